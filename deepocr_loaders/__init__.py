@@ -1,0 +1,59 @@
+"""deepocr-loaders: PDFs and page images to Markdown and a layout document model.
+
+The core public names live here; see ``docs/architecture.md`` for how the pieces fit.
+"""
+
+from __future__ import annotations
+
+from .document import BBox, Block, BlockKind, Document, Page, PageStatus
+from .engines import Engine, PageInput, Task, available_engines, get_engine
+from .errors import (
+    CorruptFileError,
+    DeepOCRError,
+    EmptyDocumentError,
+    EngineError,
+    ImageTooLargeError,
+    ModelLoadError,
+    PageRangeError,
+    PasswordError,
+    RenderError,
+    SourceError,
+    UnsupportedFormatError,
+)
+from .grounding import GroundedParse, parse_grounded_output, parse_grounded_page
+from .pipeline import convert, iter_pages
+from .sources import open_source
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BBox",
+    "Block",
+    "BlockKind",
+    "CorruptFileError",
+    "DeepOCRError",
+    "Document",
+    "EmptyDocumentError",
+    "Engine",
+    "EngineError",
+    "GroundedParse",
+    "ImageTooLargeError",
+    "ModelLoadError",
+    "Page",
+    "PageInput",
+    "PageRangeError",
+    "PageStatus",
+    "PasswordError",
+    "RenderError",
+    "SourceError",
+    "Task",
+    "UnsupportedFormatError",
+    "__version__",
+    "available_engines",
+    "convert",
+    "get_engine",
+    "iter_pages",
+    "open_source",
+    "parse_grounded_output",
+    "parse_grounded_page",
+]

@@ -1,0 +1,65 @@
+"""Engines by name: ``get_engine("deepseek-ocr-2", model=...)``; engines register themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import import_module
+from typing import Any, TypeVar
+
+from ..errors import EngineError
+from .base import PROMPTS, Engine, PageInput, Task, prompt_for
+
+__all__ = [
+    "PROMPTS",
+    "Engine",
+    "PageInput",
+    "Task",
+    "available_engines",
+    "get_engine",
+    "prompt_for",
+    "register_engine",
+    "register_lazy",
+]
+
+_E = TypeVar("_E", bound=type[Engine])
+
+_REGISTRY: dict[str, type[Engine]] = {}
+# Engines whose modules import heavy optional dependencies load on first use.
+_LAZY: dict[str, str] = {}
+
+
+def register_engine(name: str) -> Callable[[_E], _E]:
+    """Class decorator registering an engine under ``name``."""
+
+    def decorate(cls: _E) -> _E:
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def register_lazy(name: str, module: str) -> None:
+    """Register ``name`` as provided by ``module``, imported on first use."""
+    _LAZY[name] = module
+
+
+def available_engines() -> list[str]:
+    """Names that :func:`get_engine` accepts."""
+    return sorted(set(_REGISTRY) | set(_LAZY))
+
+
+def get_engine(name: str, **options: Any) -> Engine:
+    """A new engine instance by name; ``options`` go to its constructor."""
+    if name not in _REGISTRY and name in _LAZY:
+        import_module(_LAZY[name])
+    try:
+        cls = _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(available_engines()) or "none"
+        raise EngineError(f"unknown engine {name!r} (known: {known})") from None
+    return cls(**options)
+
+
+# Built-in engines register on import; model engines stay lazy (they import torch).
+from . import recorded as _recorded  # noqa: E402, F401

@@ -1,0 +1,56 @@
+"""``engine="recorded"``: replays saved model output (from an earlier run, a vLLM batch job or a
+test fixture) through the same parser and page assembly as a live model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+from ..document import Page, PageStatus
+from ..grounding import build_page
+from . import register_engine
+from .base import Engine, PageInput, Task
+
+__all__ = ["RecordedEngine"]
+
+
+@register_engine("recorded")
+class RecordedEngine(Engine):
+    """Pages from recorded raw outputs, keyed by 0-based page index (a sequence is 0, 1, 2...).
+
+    ``expect_eos``: the outputs were decoded with special tokens kept, so a missing
+    end-of-sequence token marks the page ``truncated``.
+    """
+
+    def __init__(
+        self, outputs: Mapping[int, str] | Sequence[str], *, expect_eos: bool = False
+    ) -> None:
+        self.outputs: dict[int, str] = (
+            dict(outputs) if isinstance(outputs, Mapping) else dict(enumerate(outputs))
+        )
+        self.expect_eos = expect_eos
+
+    def run(self, pages: Iterable[PageInput], task: Task | str = Task.MARKDOWN) -> Iterator[Page]:
+        for inp in pages:
+            raw = self.outputs.get(inp.index)
+            if raw is None:
+                yield Page(
+                    index=inp.index,
+                    width=inp.width,
+                    height=inp.height,
+                    label=inp.label,
+                    dpi=inp.dpi,
+                    status=PageStatus.FAILED,
+                    error=f"no recorded output for page {inp.index + 1}",
+                    engine=self.name,
+                )
+                continue
+            yield build_page(
+                raw,
+                index=inp.index,
+                width=inp.width,
+                height=inp.height,
+                label=inp.label,
+                dpi=inp.dpi,
+                engine=self.name,
+                expect_eos=self.expect_eos,
+            )

@@ -1,0 +1,4 @@
+"""LangChain integration (loader, blob parser, splitter) over the core document model.
+
+Tracked in the loaders issue; this package is the fixed home for it.
+"""
