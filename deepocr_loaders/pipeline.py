@@ -10,6 +10,7 @@ from typing import Any
 
 from .document import Document, Page, PageStatus
 from .engines import Engine, PageInput, Task, get_engine
+from .errors import DeepOCRError
 from .sources import DEFAULT_DPI, PageSpec, Source, SourceInput, open_source, parse_page_range
 
 __all__ = ["DocumentStream", "convert", "iter_pages", "open_document"]
@@ -46,48 +47,80 @@ def _pdf_metadata(source: Source) -> dict[str, Any]:
     return meta
 
 
-def _fail(inp: PageInput, engine_name: str, error: str) -> Page:
+def _make_input(src: Source, index: int, dpi: float) -> PageInput:
+    width, height = src.page_size(index)
+    return PageInput(src, index, src.page_label(index), width, height, dpi=dpi)
+
+
+def _failed_page(src: Source, index: int, dpi: float, engine_name: str, error: str) -> Page:
+    try:
+        width, height = src.page_size(index)
+        label = src.page_label(index)
+    except DeepOCRError as exc:  # the page itself is damaged: still report it
+        width = height = 0.0
+        label = ""
+        error = f"{error}; {exc}"
     return Page(
-        index=inp.index,
-        width=inp.width,
-        height=inp.height,
-        label=inp.label,
-        dpi=inp.dpi,
+        index=index,
+        width=width,
+        height=height,
+        label=label,
+        dpi=dpi,
         status=PageStatus.FAILED,
         error=error,
         engine=engine_name,
     )
 
 
-def _checked(engine: Engine, inputs: list[PageInput], task: Task | str) -> Iterator[Page]:
-    """Run the engine and hold it to its contract: one page per input, in order, none lost."""
+def _checked(
+    engine: Engine, src: Source, indices: list[int], dpi: float, task: Task | str
+) -> Iterator[Page]:
+    """Run the engine and hold it to its contract: one page per input, in order, none lost.
+
+    Inputs are made as the engine pulls them, so a long PDF is never walked up front.
+    """
     name = engine.name or type(engine).__name__
-    i = 0
+    i = 0  # pages delivered so far
+    made: dict[int, PageInput] = {}
+    unopenable: set[int] = set()
+
+    def inputs() -> Iterator[PageInput]:
+        for index in indices:
+            try:
+                made[index] = _make_input(src, index, dpi)
+            except DeepOCRError as exc:
+                # A page that cannot even be opened never reaches the engine; it is reported
+                # in order by the loop below.
+                log.warning("%s", exc)
+                unopenable.add(index)
+                continue
+            yield made[index]
+
     try:
-        for page in engine.run(iter(inputs), task):
-            if i >= len(inputs):
+        for page in engine.run(inputs(), task):
+            # Pages the input generator skipped (unopenable) come out as failed, in order.
+            while i < len(indices) and indices[i] in unopenable:
+                yield _failed_page(src, indices[i], dpi, name, "page could not be opened")
+                i += 1
+            if i >= len(indices):
                 log.warning("engine %s returned more pages than it was given; extra ignored", name)
                 break
-            inp = inputs[i]
-            if page.index != inp.index:
-                raise RuntimeError(
-                    f"engine {name} returned page {page.index}, expected {inp.index}"
-                )
-            page.label = page.label or inp.label
+            want = indices[i]
+            if page.index != want:
+                raise RuntimeError(f"engine {name} returned page {page.index}, expected {want}")
             page.engine = page.engine or name
-            inp.release()
+            made.pop(want).release()
             i += 1
             yield page
     except Exception as exc:  # an engine crash must not swallow the rest of the document
-        log.exception(
-            "engine %s failed at page %s", name, inputs[i].index if i < len(inputs) else "?"
-        )
-        error = f"{type(exc).__name__}: {exc}"
-        for inp in inputs[i:]:
-            yield _fail(inp, name, error)
+        where = indices[i] if i < len(indices) else "?"
+        log.exception("engine %s failed at page %s", name, where)
+        for index in indices[i:]:
+            yield _failed_page(src, index, dpi, name, f"{type(exc).__name__}: {exc}")
         return
-    for inp in inputs[i:]:
-        yield _fail(inp, name, "engine returned no result for this page")
+    for index in indices[i:]:
+        reason = "page could not be opened" if index in unopenable else "engine returned no result"
+        yield _failed_page(src, index, dpi, name, reason)
 
 
 @contextmanager
@@ -109,17 +142,13 @@ def open_document(
     try:
         with open_source(source, password=password, name=name) as src:
             indices = parse_page_range(pages, src.page_count, source=src.name)
-            inputs = []
-            for i in indices:
-                width, height = src.page_size(i)
-                inputs.append(PageInput(src, i, src.page_label(i), width, height, dpi=dpi))
             doc = Document(
                 source=src.name,
                 sha256=src.sha256,
                 page_count=src.page_count,
                 metadata=_pdf_metadata(src),
             )
-            yield DocumentStream(doc, _checked(eng, inputs, task))
+            yield DocumentStream(doc, _checked(eng, src, indices, dpi, task))
     finally:
         if own_engine:
             eng.close()

@@ -117,3 +117,23 @@ def test_prompts() -> None:
     assert dl.engines.prompt_for("Read the stamp.") == "<image>\nRead the stamp."
     with pytest.raises(ValueError):
         dl.engines.prompt_for(Task.LOCATE)
+
+
+def test_page_that_cannot_be_opened_is_reported_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deepocr_loaders.sources import PdfSource
+
+    original = PdfSource.page_size
+    calls = {"n": 0}
+
+    def flaky(self: PdfSource, index: int) -> tuple[float, float]:
+        if index == 1:
+            calls["n"] += 1
+            raise dl.RenderError(self.name, "page object is missing", page=index)
+        return original(self, index)
+
+    monkeypatch.setattr(PdfSource, "page_size", flaky)
+    doc = dl.convert(_pdf(3), engine="recorded", outputs=[_raw(i) for i in range(3)])
+    assert [p.index for p in doc.pages] == [0, 1, 2]
+    assert [p.status for p in doc.pages] == [PageStatus.OK, PageStatus.FAILED, PageStatus.OK]
+    assert "page could not be opened" in (doc.pages[1].error or "")
+    assert "page 2: page object is missing" in (doc.pages[1].error or "")
