@@ -5,6 +5,8 @@ The core public names live here; see ``docs/architecture.md`` for how the pieces
 
 from __future__ import annotations
 
+from . import cache
+from .cache import PageCache
 from .document import BBox, Block, BlockKind, Document, Page, PageStatus
 from .engines import Engine, PageInput, Task, available_engines, get_engine
 from .errors import (
@@ -40,6 +42,7 @@ __all__ = [
     "ImageTooLargeError",
     "ModelLoadError",
     "Page",
+    "PageCache",
     "PageInput",
     "PageRangeError",
     "PageStatus",
@@ -50,6 +53,7 @@ __all__ = [
     "UnsupportedFormatError",
     "__version__",
     "available_engines",
+    "cache",
     "convert",
     "get_engine",
     "iter_pages",

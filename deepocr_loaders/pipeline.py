@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from .cache import PageCache
 from .document import Document, Page, PageStatus
 from .engines import Engine, PageInput, Task, get_engine
 from .errors import DeepOCRError
@@ -73,34 +75,54 @@ def _failed_page(src: Source, index: int, dpi: float, engine_name: str, error: s
 
 
 def _checked(
-    engine: Engine, src: Source, indices: list[int], dpi: float, task: Task | str
+    engine: Engine,
+    src: Source,
+    indices: list[int],
+    dpi: float,
+    task: Task | str,
+    cache: PageCache | None = None,
 ) -> Iterator[Page]:
     """Run the engine and hold it to its contract: one page per input, in order, none lost.
 
-    Inputs are made as the engine pulls them, so a long PDF is never walked up front.
+    Inputs are made as the engine pulls them, so a long PDF is never walked up front. Pages
+    found in the cache, and pages that cannot even be opened, never reach the engine; they are
+    slotted back in page order.
     """
     name = engine.name or type(engine).__name__
+    task_name = task.value if isinstance(task, Task) else str(task)
+    identity = engine.cache_identity()
     i = 0  # pages delivered so far
     made: dict[int, PageInput] = {}
-    unopenable: set[int] = set()
+    ready: dict[int, Page] = {}  # resolved without the engine
+
+    def cache_key(index: int) -> str:
+        return PageCache.key(src.sha256, index, identity, task_name, dpi)
 
     def inputs() -> Iterator[PageInput]:
         for index in indices:
+            if cache is not None:
+                hit = cache.get(cache_key(index))
+                if hit is not None:
+                    hit.metadata["cached"] = True
+                    ready[index] = hit
+                    continue
             try:
                 made[index] = _make_input(src, index, dpi)
             except DeepOCRError as exc:
-                # A page that cannot even be opened never reaches the engine; it is reported
-                # in order by the loop below.
                 log.warning("%s", exc)
-                unopenable.add(index)
+                ready[index] = _failed_page(src, index, dpi, name, "page could not be opened")
                 continue
             yield made[index]
 
+    def deliver(page: Page) -> Page:
+        if cache is not None and not page.metadata.get("cached"):
+            cache.put(cache_key(page.index), page, src.sha256)
+        return page
+
     try:
         for page in engine.run(inputs(), task):
-            # Pages the input generator skipped (unopenable) come out as failed, in order.
-            while i < len(indices) and indices[i] in unopenable:
-                yield _failed_page(src, indices[i], dpi, name, "page could not be opened")
+            while i < len(indices) and indices[i] in ready:
+                yield ready.pop(indices[i])
                 i += 1
             if i >= len(indices):
                 log.warning("engine %s returned more pages than it was given; extra ignored", name)
@@ -111,16 +133,27 @@ def _checked(
             page.engine = page.engine or name
             made.pop(want).release()
             i += 1
-            yield page
+            yield deliver(page)
     except Exception as exc:  # an engine crash must not swallow the rest of the document
         where = indices[i] if i < len(indices) else "?"
         log.exception("engine %s failed at page %s", name, where)
         for index in indices[i:]:
-            yield _failed_page(src, index, dpi, name, f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            yield ready.pop(index) if index in ready else _failed_page(src, index, dpi, name, error)
         return
     for index in indices[i:]:
-        reason = "page could not be opened" if index in unopenable else "engine returned no result"
-        yield _failed_page(src, index, dpi, name, reason)
+        error = "engine returned no result"
+        yield ready.pop(index) if index in ready else _failed_page(src, index, dpi, name, error)
+
+
+def _resolve_cache(cache: PageCache | str | os.PathLike[str] | bool | None) -> PageCache | None:
+    if cache is None or cache is False:
+        return None
+    if cache is True:
+        return PageCache()
+    if isinstance(cache, PageCache):
+        return cache
+    return PageCache(cache)
 
 
 @contextmanager
@@ -134,9 +167,14 @@ def open_document(
     password: str | None = None,
     name: str | None = None,
     task: Task | str = Task.MARKDOWN,
+    cache: PageCache | str | os.PathLike[str] | bool | None = None,
     **options: Any,
 ) -> Iterator[DocumentStream]:
-    """Open ``source`` and stream its pages through ``engine``; closes everything on exit."""
+    """Open ``source`` and stream its pages through ``engine``; closes everything on exit.
+
+    ``cache``: a :class:`PageCache`, a path to one, or True for the default location; pages
+    already done by the same engine, model, task and DPI are taken from it.
+    """
     own_engine = not isinstance(engine, Engine)
     eng = _resolve_engine(engine, model, options)
     try:
@@ -148,7 +186,7 @@ def open_document(
                 page_count=src.page_count,
                 metadata=_pdf_metadata(src),
             )
-            yield DocumentStream(doc, _checked(eng, src, indices, dpi, task))
+            yield DocumentStream(doc, _checked(eng, src, indices, dpi, task, _resolve_cache(cache)))
     finally:
         if own_engine:
             eng.close()
@@ -170,7 +208,8 @@ def convert(
 
     ``engine`` is a registered name (``"auto"``, ``"text-layer"``, ``"deepseek-ocr-2"``...) or an
     :class:`Engine`; ``model`` a hub id or local folder for model engines. Other options:
-    ``pages`` (e.g. ``"1-3,7"``), ``dpi`` (default 144), ``password``, ``name``, ``task``; the rest
+    ``pages`` (e.g. ``"1-3,7"``), ``dpi`` (default 144), ``password``, ``name``, ``task``,
+    ``cache`` (see :func:`open_document`); the rest
     go to the engine. Pages that fail are kept with their status and error, never dropped.
     """
     with open_document(source, engine=engine, model=model, **options) as stream:

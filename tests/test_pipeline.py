@@ -137,3 +137,61 @@ def test_page_that_cannot_be_opened_is_reported_in_order(monkeypatch: pytest.Mon
     assert [p.status for p in doc.pages] == [PageStatus.OK, PageStatus.FAILED, PageStatus.OK]
     assert "page could not be opened" in (doc.pages[1].error or "")
     assert "page 2: page object is missing" in (doc.pages[1].error or "")
+
+
+class _Counting(Engine):
+    """Replays recorded output and counts the pages it really processed."""
+
+    name = "counting"
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.seen: list[int] = []
+        self.fail_at = fail_at
+
+    def run(self, pages: Iterable[PageInput], task: Task | str = Task.MARKDOWN) -> Iterator[Page]:
+        inner = RecordedEngine([_raw(i) for i in range(10)])
+        for page in inner.run(pages, task):
+            if page.index == self.fail_at:
+                raise KeyboardInterrupt  # a run killed mid-way
+            self.seen.append(page.index)
+            yield page
+
+
+def test_cache_makes_second_run_do_no_engine_work(tmp_path: Path) -> None:
+    data = _pdf(4)
+    first = _Counting()
+    doc1 = dl.convert(data, engine=first, cache=tmp_path / "c.sqlite")
+    assert first.seen == [0, 1, 2, 3]
+    second = _Counting()
+    doc2 = dl.convert(data, engine=second, cache=tmp_path / "c.sqlite")
+    assert second.seen == []
+    assert [p.markdown for p in doc2.pages] == [p.markdown for p in doc1.pages]
+    assert all(p.metadata.get("cached") for p in doc2.pages)
+    # Another DPI is another result: recomputed.
+    third = _Counting()
+    dl.convert(data, engine=third, cache=tmp_path / "c.sqlite", dpi=100)
+    assert third.seen == [0, 1, 2, 3]
+
+
+def test_killed_run_resumes_without_redoing_pages(tmp_path: Path) -> None:
+    data = _pdf(5)
+    cache = dl.cache.PageCache(tmp_path / "c.sqlite")
+    killed = _Counting(fail_at=3)
+    with pytest.raises(KeyboardInterrupt):
+        dl.convert(data, engine=killed, cache=cache)
+    assert killed.seen == [0, 1, 2]
+    resumed = _Counting()
+    doc = dl.convert(data, engine=resumed, cache=cache, pages="1-5")
+    assert resumed.seen == [3, 4]
+    assert [p.index for p in doc.pages] == [0, 1, 2, 3, 4]
+    assert all(p.ok for p in doc.pages)
+
+
+def test_failed_pages_are_not_cached(tmp_path: Path) -> None:
+    cache = dl.cache.PageCache(tmp_path / "c.sqlite")
+    dl.convert(_pdf(2), engine="recorded", outputs={0: _raw(0)}, cache=cache)
+    assert len(cache) == 1
+    import pickle
+
+    again = pickle.loads(pickle.dumps(cache))
+    assert len(again) == 1 and again.path == cache.path

@@ -102,6 +102,11 @@ class Engine(ABC):
         """Yield one ``Page`` per input, in input order. A page that fails is yielded with
         status ``failed`` (or ``truncated``) and its error, never skipped."""
 
+    def cache_identity(self) -> dict[str, Any]:
+        """What, besides the page and task, determines this engine's output (name, model, mode,
+        settings): part of the page-cache key. Engines with settings must extend it."""
+        return {"engine": self.name}
+
     def close(self) -> None:  # noqa: B027 - optional hook, most engines hold nothing to free
         """Free the model and any worker threads; the engine may not be used afterwards."""
 

@@ -3,7 +3,10 @@ test fixture) through the same parser and page assembly as a live model."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from ..document import Page, PageStatus
 from ..grounding import build_page
@@ -28,6 +31,10 @@ class RecordedEngine(Engine):
             dict(outputs) if isinstance(outputs, Mapping) else dict(enumerate(outputs))
         )
         self.expect_eos = expect_eos
+
+    def cache_identity(self) -> dict[str, Any]:
+        digest = hashlib.sha256(json.dumps(sorted(self.outputs.items())).encode()).hexdigest()
+        return {"engine": self.name, "outputs": digest, "expect_eos": self.expect_eos}
 
     def run(self, pages: Iterable[PageInput], task: Task | str = Task.MARKDOWN) -> Iterator[Page]:
         for inp in pages:

@@ -1,0 +1,123 @@
+"""A page cache on SQLite: re-ingesting a folder re-runs nothing already done.
+
+Key: document hash + page index + engine identity (name, model, mode...) + task + DPI. Only pages
+that finished (``ok`` or ``truncated``) are stored; failed and needs-OCR pages are retried on the
+next run, since their cause (a crash, a missing GPU) may be gone by then.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from .document import Page, PageStatus
+from .errors import DeepOCRError
+
+__all__ = ["CACHEABLE", "PageCache", "default_cache_path"]
+
+#: Statuses worth keeping: the engine finished these pages.
+CACHEABLE = frozenset({PageStatus.OK, PageStatus.TRUNCATED})
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pages (
+    key TEXT PRIMARY KEY,
+    doc_sha256 TEXT NOT NULL,
+    page_index INTEGER NOT NULL,
+    page_json TEXT NOT NULL,
+    created REAL NOT NULL DEFAULT (julianday('now'))
+)
+"""
+
+
+def default_cache_path() -> Path:
+    """``$DEEPOCR_CACHE`` or ``$XDG_CACHE_HOME/deepocr-loaders/pages.sqlite``."""
+    env = os.environ.get("DEEPOCR_CACHE")
+    if env:
+        return Path(env)
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "deepocr-loaders" / "pages.sqlite"
+
+
+class PageCache:
+    """Finished pages by key, in one SQLite file; safe to share between processes.
+
+    Picklable (it reconnects after unpickling), so readers that hold one survive the process
+    pools of ``SimpleDirectoryReader(num_workers>1)``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else default_cache_path()
+        self._local = threading.local()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                # Several worker processes may write at once: WAL + a busy timeout serialise them.
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(_SCHEMA)
+            except (OSError, sqlite3.Error) as exc:
+                raise DeepOCRError(f"page cache {self.path}: cannot open ({exc})") from exc
+            self._local.conn = conn
+        return conn
+
+    @staticmethod
+    def key(
+        doc_sha256: str, page_index: int, identity: dict[str, Any], task: str, dpi: float
+    ) -> str:
+        """A stable key for one page result."""
+        blob = json.dumps(
+            [doc_sha256, page_index, identity, task, round(float(dpi), 3)],
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def get(self, key: str) -> Page | None:
+        row = self._conn().execute("SELECT page_json FROM pages WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return Page.from_dict(json.loads(row[0]))
+        except (ValueError, KeyError, TypeError):
+            return None  # an entry from an incompatible version: recompute it
+
+    def put(self, key: str, page: Page, doc_sha256: str = "") -> bool:
+        """Store a finished page; returns False (and stores nothing) for other statuses."""
+        if page.status not in CACHEABLE:
+            return False
+        self._conn().execute(
+            "INSERT OR REPLACE INTO pages (key, doc_sha256, page_index, page_json)"
+            " VALUES (?, ?, ?, ?)",
+            (key, doc_sha256, page.index, json.dumps(page.to_dict(), ensure_ascii=False)),
+        )
+        return True
+
+    def __len__(self) -> int:
+        return int(self._conn().execute("SELECT COUNT(*) FROM pages").fetchone()[0])
+
+    def clear(self) -> None:
+        self._conn().execute("DELETE FROM pages")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.path = state["path"]
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"PageCache({str(self.path)!r})"
