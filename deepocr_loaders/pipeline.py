@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .cache import PageCache
-from .document import Document, Page, PageStatus
+from .document import Document, Page
 from .engines import Engine, PageInput, Task, get_engine
 from .errors import DeepOCRError
 from .sources import DEFAULT_DPI, PageSpec, Source, SourceInput, open_source, parse_page_range
@@ -56,22 +56,11 @@ def _make_input(src: Source, index: int, dpi: float) -> PageInput:
 
 def _failed_page(src: Source, index: int, dpi: float, engine_name: str, error: str) -> Page:
     try:
-        width, height = src.page_size(index)
-        label = src.page_label(index)
+        inp = _make_input(src, index, dpi)
     except DeepOCRError as exc:  # the page itself is damaged: still report it
-        width = height = 0.0
-        label = ""
+        inp = PageInput(src, index, "", 0.0, 0.0, dpi=dpi)
         error = f"{error}; {exc}"
-    return Page(
-        index=index,
-        width=width,
-        height=height,
-        label=label,
-        dpi=dpi,
-        status=PageStatus.FAILED,
-        error=error,
-        engine=engine_name,
-    )
+    return inp.failed(error, engine=engine_name)
 
 
 def _checked(

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from PIL import Image
 
-from ..document import Page
+from ..document import Page, PageStatus
 from ..sources import DEFAULT_DPI, RenderedPage, Source
 
 __all__ = ["PROMPTS", "Engine", "PageInput", "Task", "prompt_for"]
@@ -85,6 +85,21 @@ class PageInput:
     @property
     def image(self) -> Image.Image:
         return self.render().image
+
+    def failed(
+        self, error: str, *, engine: str | None = None, status: PageStatus = PageStatus.FAILED
+    ) -> Page:
+        """The page as a result that carries only its status and why (nothing is dropped)."""
+        return Page(
+            index=self.index,
+            width=self.width,
+            height=self.height,
+            label=self.label,
+            dpi=self.dpi,
+            status=status,
+            error=error,
+            engine=engine,
+        )
 
     def release(self) -> None:
         """Drop the cached image so long documents keep memory flat."""

@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from ..document import Page, PageStatus
+from ..document import Page
 from ..grounding import build_page
 from . import register_engine
 from .base import Engine, PageInput, Task
@@ -40,16 +40,7 @@ class RecordedEngine(Engine):
         for inp in pages:
             raw = self.outputs.get(inp.index)
             if raw is None:
-                yield Page(
-                    index=inp.index,
-                    width=inp.width,
-                    height=inp.height,
-                    label=inp.label,
-                    dpi=inp.dpi,
-                    status=PageStatus.FAILED,
-                    error=f"no recorded output for page {inp.index + 1}",
-                    engine=self.name,
-                )
+                yield inp.failed(f"no recorded output for page {inp.index + 1}", engine=self.name)
                 continue
             yield build_page(
                 raw,
