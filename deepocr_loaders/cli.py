@@ -1,18 +1,31 @@
-"""Command line: ``deepocr demo`` and ``deepocr parse``.
+"""The ``deepocr`` command line.
 
-``demo`` builds a sample PDF, parses the bundled model output for it and writes Markdown, JSON and
-a copy of the PDF with every block's box drawn on it, so the boxes can be checked by eye.
+  deepocr demo                      the bundled sample end to end (convert, chunk, inspect)
+  deepocr convert FILE... -o DIR    Markdown + JSON per file
+  deepocr chunk FILE... -o OUT.jsonl
+  deepocr ingest DIR -o OUT.jsonl   a folder, recursively, with a summary of failures
+  deepocr inspect FILE -o DIR       page images with boxes and an HTML view of the chunks
+  deepocr parse RAW.txt             saved model output of one page -> Markdown + JSON
+
+Exit codes: 0 all pages converted; 3 every file was read but some pages are not ``ok``
+(failed, truncated, needs OCR; listed on stderr); 1 a file could not be read or an engine could
+not start; 2 bad usage.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from .document import Document
+from .document import BlockKind, Document, PageStatus
 from .errors import DeepOCRError
 from .grounding import build_page, parse_grounded_page
 from .samples import sample_grounded_output
@@ -20,16 +33,258 @@ from .sources import open_source
 
 __all__ = ["main"]
 
+EXIT_OK, EXIT_FILE_ERROR, EXIT_USAGE, EXIT_PAGES_NOT_OK = 0, 1, 2, 3
+SUPPORTED_SUFFIXES = (".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif")
 _LETTER = (612.0, 792.0)
 
+log = logging.getLogger("deepocr")
 
-def _write_outputs(doc: Document, out_dir: Path, stem: str) -> tuple[Path, Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    md_path = out_dir / f"{stem}.md"
-    json_path = out_dir / f"{stem}.json"
-    md_path.write_text(doc.to_markdown(), encoding="utf-8")
-    json_path.write_text(doc.to_json(indent=2), encoding="utf-8")
-    return md_path, json_path
+
+# -- shared options -----------------------------------------------------------------------------
+
+
+def _engine_option(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def _add_engine_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("engine")
+    g.add_argument("--engine", default="auto", help="auto, text-layer, deepseek-ocr-2, ...")
+    g.add_argument("--model", help="hub id or local folder of the model")
+    g.add_argument(
+        "--engine-option",
+        "-E",
+        action="append",
+        type=_engine_option,
+        default=[],
+        metavar="KEY=VALUE",
+        help="engine option, repeatable (e.g. -E device=cuda -E batch_size=8)",
+    )
+    g.add_argument("--pages", help='page range, 1-based, e.g. "1-3,7"')
+    g.add_argument("--dpi", type=float, default=144, help="rendering DPI (default 144)")
+    g.add_argument("--password", help="password for encrypted PDFs")
+    g.add_argument("--task", default="markdown", help="task name or free-text prompt")
+    g.add_argument("--cache", help="page cache file (default: the user cache folder)")
+    g.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def _add_chunk_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("chunking")
+    g.add_argument("--max-tokens", type=int, default=400)
+    g.add_argument("--min-tokens", type=int, default=None)
+    g.add_argument("--overlap-tokens", type=int, default=0)
+
+
+def _convert_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    cache: Any = False if args.no_cache else (args.cache or True)
+    return {
+        "engine": args.engine,
+        "model": args.model,
+        "pages": args.pages,
+        "dpi": args.dpi,
+        "password": args.password,
+        "task": args.task,
+        "cache": cache,
+        **dict(args.engine_option),
+    }
+
+
+def _convert(path: Path, kwargs: dict[str, Any], quiet: bool) -> Document:
+    from tqdm import tqdm
+
+    from .pipeline import open_document
+
+    with open_document(path, name=str(path), **kwargs) as stream:
+        doc = stream.document
+        bar = tqdm(
+            total=len(stream.page_indices), unit="page", desc=path.name, disable=quiet, leave=False
+        )
+        for page in stream.pages:
+            doc.pages.append(page)
+            bar.update(1)
+        bar.close()
+    return doc
+
+
+def _chunk_dicts(doc: Document, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from chunking import LayoutChunker
+
+    chunker = LayoutChunker(args.max_tokens, args.min_tokens, overlap_tokens=args.overlap_tokens)
+    return [c.to_dict() for c in chunker.chunk(doc)]
+
+
+@dataclass
+class _Report:
+    """What a multi-file run tells the user at the end (and how it exits)."""
+
+    files_ok: int = 0
+    file_errors: list[str] = field(default_factory=list)
+    page_problems: list[str] = field(default_factory=list)
+
+    def add_document(self, doc: Document) -> None:
+        self.files_ok += 1
+        for page in doc.problem_pages:
+            self.page_problems.append(
+                f"{doc.source}, page {page.label}: {page.status.value}"
+                + (f" ({page.error})" if page.error else "")
+            )
+
+    def exit_code(self) -> int:
+        if self.file_errors:
+            return EXIT_FILE_ERROR
+        return EXIT_PAGES_NOT_OK if self.page_problems else EXIT_OK
+
+    def print(self) -> None:
+        for line in self.file_errors:
+            print(f"deepocr: {line}", file=sys.stderr)
+        for line in self.page_problems:
+            print(f"deepocr: {line}", file=sys.stderr)
+        print(
+            f"{self.files_ok} file(s) converted, {len(self.file_errors)} failed, "
+            f"{len(self.page_problems)} page(s) not ok",
+            file=sys.stderr,
+        )
+
+
+def _expand(inputs: Sequence[str]) -> list[Path]:
+    paths: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            paths.extend(
+                sorted(p for p in path.rglob("*") if p.suffix.lower() in SUPPORTED_SUFFIXES)
+            )
+        else:
+            paths.append(path)
+    return paths
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = _Report()
+    kwargs = _convert_kwargs(args)
+    for path in _expand(args.inputs):
+        try:
+            doc = _convert(path, kwargs, args.quiet)
+        except DeepOCRError as exc:
+            report.file_errors.append(str(exc))
+            continue
+        (out / f"{path.stem}.md").write_text(doc.to_markdown(), encoding="utf-8")
+        (out / f"{path.stem}.json").write_text(doc.to_json(indent=2), encoding="utf-8")
+        report.add_document(doc)
+        if not args.quiet:
+            print(f"{path} -> {out / path.stem}.md, .json ({len(doc.pages)} pages)")
+    report.print()
+    return report.exit_code()
+
+
+def _cmd_chunk(args: argparse.Namespace) -> int:
+    report = _Report()
+    kwargs = _convert_kwargs(args)
+    with _open_out(args.out) as sink:
+        for path in _expand(args.inputs):
+            try:
+                doc = _convert(path, kwargs, args.quiet)
+            except DeepOCRError as exc:
+                report.file_errors.append(str(exc))
+                continue
+            for chunk in _chunk_dicts(doc, args):
+                sink.write(json.dumps(chunk, ensure_ascii=False) + "\n")
+            report.add_document(doc)
+    report.print()
+    return report.exit_code()
+
+
+class _open_out:
+    """A JSONL sink: a file, or stdout for ``-``."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def __enter__(self) -> Any:
+        if self.target == "-":
+            return sys.stdout
+        Path(self.target).parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.target, "w", encoding="utf-8")
+        return self.handle
+
+    def __exit__(self, *exc: object) -> None:
+        if self.target != "-":
+            self.handle.close()
+
+
+def _ingest_one(
+    path: Path, kwargs: dict[str, Any], args: argparse.Namespace
+) -> tuple[Document | None, list[dict[str, Any]], str | None]:
+    try:
+        doc = _convert(path, kwargs, quiet=True)
+    except DeepOCRError as exc:
+        return None, [], str(exc)
+    return doc, _chunk_dicts(doc, args), None
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    paths = _expand([args.folder])
+    if not Path(args.folder).is_dir():
+        print(f"deepocr: {args.folder}: not a folder", file=sys.stderr)
+        return EXIT_USAGE
+    report = _Report()
+    kwargs = _convert_kwargs(args)
+
+    def results() -> Iterator[tuple[Document | None, list[dict[str, Any]], str | None]]:
+        if args.workers <= 1:
+            for path in paths:
+                yield _ingest_one(path, kwargs, args)
+            return
+        # Files are independent: rasterising and the text layer scale across processes.
+        with ProcessPoolExecutor(max_workers=args.workers) as pool:
+            yield from pool.map(_ingest_one, paths, [kwargs] * len(paths), [args] * len(paths))
+
+    bar = tqdm(total=len(paths), unit="file", disable=args.quiet)
+    with _open_out(args.out) as sink:
+        for doc, chunks, error in results():
+            bar.update(1)
+            if error is not None:
+                report.file_errors.append(error)
+                if args.on_error == "raise":
+                    break
+                if args.on_error == "warn":
+                    bar.write(f"deepocr: {error}", file=sys.stderr)
+                continue
+            assert doc is not None
+            for chunk in chunks:
+                sink.write(json.dumps(chunk, ensure_ascii=False) + "\n")
+            report.add_document(doc)
+    bar.close()
+    report.print()
+    return report.exit_code()
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from .inspect_view import render_inspection
+
+    path = Path(args.input)
+    if args.json:
+        doc = Document.from_json(Path(args.json).read_text(encoding="utf-8"))
+    else:
+        doc = _convert(path, _convert_kwargs(args), args.quiet)
+    chunks = _chunk_dicts(doc, args) if args.chunks else []
+    index = render_inspection(path, doc, args.out, chunks=chunks, password=args.password)
+    print(f"wrote {index}")
+    return EXIT_PAGES_NOT_OK if doc.problem_pages else EXIT_OK
 
 
 def make_sample_pdf(path: Path) -> None:
@@ -45,8 +300,8 @@ def make_sample_pdf(path: Path) -> None:
         if block.bbox is None:
             continue
         rect = pymupdf.Rect(*block.bbox.as_tuple())
-        if block.kind.value == "figure":
-            # A small chart: axes and a polyline, enough to be an image region on the page.
+        if block.kind is BlockKind.FIGURE:
+            # A small chart: a frame and a polyline, enough to be an image region on the page.
             page.draw_rect(rect, color=(0.6, 0.6, 0.6), width=0.5)
             pts = [
                 pymupdf.Point(rect.x0 + rect.width * t / 8, rect.y1 - rect.height * h)
@@ -55,62 +310,62 @@ def make_sample_pdf(path: Path) -> None:
             page.draw_polyline(pts, color=(0.1, 0.3, 0.7), width=1.5)
             continue
         html = block.html or block.text.lstrip("#").strip()
-        if block.kind.value == "equation":
+        if block.kind is BlockKind.EQUATION:
             html = "L = a · Q<sup>b</sup>, b ≈ 1.6"
         size = {"title": 20, "heading": 13}.get(block.kind.value, 10)
-        css = (
-            f"* {{font-family: sans-serif; font-size: {size}px;}} td {{border: 0.5px solid #888;}}"
-        )
+        css = f"* {{font-family: sans-serif; font-size: {size}px;}}"
+        css += " td {border: 0.5px solid #888;}"
         page.insert_htmlbox(rect, html, css=css)
     pdf.set_metadata({"title": "Spring Survey of the Alder Creek Watershed"})
     pdf.save(path)
     pdf.close()
 
 
-def draw_boxes(pdf_path: Path, doc: Document, out_path: Path) -> None:
-    """Copy of the PDF with each block's box and kind drawn over it."""
-    import pymupdf
-
-    pdf = pymupdf.open(pdf_path)
-    for page_model in doc.pages:
-        page = pdf[page_model.index]
-        for block in page_model.blocks:
-            for box in block.boxes:
-                rect = pymupdf.Rect(*box.as_tuple())
-                page.draw_rect(rect, color=(0.85, 0.1, 0.1), width=0.8)
-                page.insert_text(
-                    (rect.x0, rect.y0 - 1.5), block.kind.value, fontsize=5, color=(0.85, 0.1, 0.1)
-                )
-    pdf.save(out_path)
-    pdf.close()
+def _write_doc(doc: Document, out_dir: Path, stem: str) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md_path, json_path = out_dir / f"{stem}.md", out_dir / f"{stem}.json"
+    md_path.write_text(doc.to_markdown(), encoding="utf-8")
+    json_path.write_text(doc.to_json(indent=2), encoding="utf-8")
+    return md_path, json_path
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    pdf_path = out_dir / "sample.pdf"
+    from .inspect_view import render_inspection
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    pdf_path = out / "sample.pdf"
     make_sample_pdf(pdf_path)
-    raw = sample_grounded_output()
+    written = [pdf_path]
+
+    # 1. The main job on this machine: convert (auto = text layer, OCR where a page needs it).
+    doc = _convert(pdf_path, {"engine": args.engine, "cache": False}, quiet=True)
+    written += _write_doc(doc, out, "sample")
+    chunks = _chunk_dicts(doc, args)
+    chunks_path = out / "sample.chunks.jsonl"
+    chunks_path.write_text(
+        "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in chunks), encoding="utf-8"
+    )
+    written.append(chunks_path)
+    written.append(render_inspection(pdf_path, doc, out / "inspect", chunks=chunks))
+
+    # 2. What an OCR model returns for the same page: recorded DeepSeek-OCR output, parsed.
     with open_source(pdf_path) as source:
         width, height = source.page_size(0)
         page = build_page(
-            raw, index=0, width=width, height=height, label=source.page_label(0), engine="recorded"
+            sample_grounded_output(), index=0, width=width, height=height, engine="recorded"
         )
-        doc = Document(
-            source=str(pdf_path),
-            sha256=source.sha256,
-            page_count=source.page_count,
-            pages=[page],
-            metadata={"note": "bundled recorded model output, parsed without a model"},
-        )
-    md_path, json_path = _write_outputs(doc, out_dir, "sample")
-    boxes_path = out_dir / "sample.boxes.pdf"
-    draw_boxes(pdf_path, doc, boxes_path)
+        ocr_doc = Document(str(pdf_path), sha256=source.sha256, page_count=1, pages=[page])
+    written += _write_doc(ocr_doc, out, "sample.recorded-ocr")
+
     print(doc.to_markdown())
-    print(f"{len(page.blocks)} blocks on {len(doc.pages)} page(s), status {page.status.value}")
-    for path in (pdf_path, md_path, json_path, boxes_path):
+    print(f"--- {len(doc.pages)} page(s) via {doc.pages[0].engine}, {len(chunks)} chunk(s):")
+    for chunk in chunks:
+        meta = chunk["metadata"]
+        print(f"  [{meta['kind']:8}] p.{meta['page_label_start']}  {meta['headings'][:60]}")
+    for path in written:
         print(f"wrote {path}")
-    return 0
+    return EXIT_PAGES_NOT_OK if doc.problem_pages else EXIT_OK
 
 
 def _cmd_parse(args: argparse.Namespace) -> int:
@@ -119,12 +374,12 @@ def _cmd_parse(args: argparse.Namespace) -> int:
         raw = raw_path.read_text(encoding="utf-8")
     except OSError as exc:
         print(f"deepocr: cannot read {raw_path}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if args.pdf:
         with open_source(args.pdf) as source:
             if not 0 <= args.page < source.page_count:
                 print(f"deepocr: {args.pdf} has no page {args.page + 1}", file=sys.stderr)
-                return 2
+                return EXIT_USAGE
             width, height = source.page_size(args.page)
             label = source.page_label(args.page)
             sha, count, name = source.sha256, source.page_count, str(args.pdf)
@@ -135,10 +390,9 @@ def _cmd_parse(args: argparse.Namespace) -> int:
         raw, index=args.page, width=width, height=height, label=label, engine="recorded"
     )
     doc = Document(source=name, sha256=sha, page_count=count, pages=[page])
-    stem = raw_path.name.split(".")[0] or "output"
-    md_path, json_path = _write_outputs(doc, Path(args.out), stem)
+    md_path, json_path = _write_doc(doc, Path(args.out), raw_path.name.split(".")[0] or "output")
     print(f"{len(page.blocks)} blocks, status {page.status.value}; wrote {md_path}, {json_path}")
-    return 0
+    return EXIT_OK if page.status is PageStatus.OK else EXIT_PAGES_NOT_OK
 
 
 def _page_size(text: str) -> tuple[float, float]:
@@ -150,12 +404,55 @@ def _page_size(text: str) -> tuple[float, float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="deepocr", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="deepocr", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log engine details")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="parse the bundled sample into Markdown, JSON and boxes")
+
+    demo = sub.add_parser("demo", help="the bundled sample end to end")
     demo.add_argument("-o", "--out", default="out", help="output folder (default: out)")
+    demo.add_argument("--engine", default="auto", help="engine for the sample (default: auto)")
+    _add_chunk_args(demo)
     demo.set_defaults(func=_cmd_demo)
-    parse = sub.add_parser("parse", help="parse saved grounded model output of one page")
+
+    convert = sub.add_parser("convert", help="PDFs/images -> Markdown + JSON")
+    convert.add_argument("inputs", nargs="+", help="files or folders")
+    convert.add_argument("-o", "--out", default="out", help="output folder (default: out)")
+    _add_engine_args(convert)
+    convert.set_defaults(func=_cmd_convert)
+
+    chunk = sub.add_parser("chunk", help="PDFs/images -> JSONL of layout chunks")
+    chunk.add_argument("inputs", nargs="+", help="files or folders")
+    chunk.add_argument("-o", "--out", default="-", help="JSONL file, - for stdout")
+    _add_engine_args(chunk)
+    _add_chunk_args(chunk)
+    chunk.set_defaults(func=_cmd_chunk)
+
+    ingest = sub.add_parser("ingest", help="a folder, recursively -> JSONL of chunks")
+    ingest.add_argument("folder")
+    ingest.add_argument("-o", "--out", required=True, help="JSONL file, - for stdout")
+    ingest.add_argument("--workers", type=int, default=1, help="files converted in parallel")
+    ingest.add_argument(
+        "--on-error",
+        choices=("raise", "skip", "warn"),
+        default="warn",
+        help="a file that cannot be read: stop, skip quietly, or warn and go on",
+    )
+    _add_engine_args(ingest)
+    _add_chunk_args(ingest)
+    ingest.set_defaults(func=_cmd_ingest)
+
+    inspect = sub.add_parser("inspect", help="draw block and chunk boxes onto page images")
+    inspect.add_argument("input", help="the PDF or image")
+    inspect.add_argument("--json", help="a Document JSON from `deepocr convert` (else convert)")
+    inspect.add_argument("--chunks", action="store_true", help="show chunks in index.html")
+    inspect.add_argument("-o", "--out", default="inspect", help="output folder")
+    _add_engine_args(inspect)
+    _add_chunk_args(inspect)
+    inspect.set_defaults(func=_cmd_inspect)
+
+    parse = sub.add_parser("parse", help="saved grounded model output of one page")
     parse.add_argument("raw", help="text file with the model's output for one page")
     parse.add_argument("--pdf", help="the PDF the page comes from (gives its size and label)")
     parse.add_argument("--page", type=int, default=0, help="0-based page index in --pdf")
@@ -172,11 +469,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.ERROR, format="%(name)s: %(message)s"
+    )
     try:
         return int(args.func(args))
     except DeepOCRError as exc:
         print(f"deepocr: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FILE_ERROR
 
 
 if __name__ == "__main__":

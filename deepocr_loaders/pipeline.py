@@ -29,6 +29,8 @@ class DocumentStream:
     document: Document
     """Document-level facts (source, hash, page count, metadata) with ``pages`` still empty."""
     pages: Iterator[Page]
+    page_indices: list[int]
+    """The 0-based pages that ``pages`` will yield, in order (for progress bars)."""
 
 
 def _resolve_engine(engine: str | Engine, model: str | None, options: dict[str, Any]) -> Engine:
@@ -175,7 +177,9 @@ def open_document(
                 page_count=src.page_count,
                 metadata=_pdf_metadata(src),
             )
-            yield DocumentStream(doc, _checked(eng, src, indices, dpi, task, _resolve_cache(cache)))
+            yield DocumentStream(
+                doc, _checked(eng, src, indices, dpi, task, _resolve_cache(cache)), indices
+            )
     finally:
         if own_engine:
             eng.close()

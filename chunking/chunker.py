@@ -1,0 +1,332 @@
+"""LayoutChunker: a Document's units packed into chunks that respect its structure."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from deepocr_loaders.document import Block, Document, Page
+
+from .chunk import Chunk, ChunkKind
+from .split import split_text, tail_sentences, tail_start
+from .tables import split_table
+from .tokens import resolve_token_counter
+from .units import Unit, build_units
+
+__all__ = ["LayoutChunker"]
+
+_KIND_OF_UNIT = {
+    "text": ChunkKind.TEXT,
+    "list": ChunkKind.TEXT,
+    "code": ChunkKind.TEXT,
+    "table": ChunkKind.TABLE,
+    "figure": ChunkKind.FIGURE,
+    "equation": ChunkKind.EQUATION,
+}
+_PROSE = ("text", "list")
+
+
+@dataclass
+class _Piece:
+    """A unit, or a part of a split one: what the packer places whole."""
+
+    kind: str
+    text: str
+    blocks: list[Block]
+    tokens: int
+    section: int
+    path: tuple[str, ...]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class LayoutChunker:
+    """Chunks a :class:`~deepocr_loaders.Document` along its layout.
+
+    ``max_tokens`` is the budget per chunk (only a single table row, equation or word over the
+    budget can exceed it). ``min_tokens`` (default 120, or 30% of a smaller budget): a chunk
+    below it merges with the previous chunk of its section when the pair fits the budget, and
+    an oversized paragraph is cut into balanced pieces rather than leaving a scrap.
+    ``overlap_tokens`` repeats the last whole sentences of a chunk at the start of the next one
+    when both are prose of the same section. ``tokenizer`` is any ``str -> int``
+    callable, a Hugging Face tokenizer or a tiktoken encoding (default: a fast approximation
+    that needs no download). ``include_furniture`` keeps page headers, footers and page numbers
+    in chunk text.
+    """
+
+    def __init__(
+        self,
+        max_tokens: int = 400,
+        min_tokens: int | None = None,
+        *,
+        overlap_tokens: int = 0,
+        tokenizer: Any = None,
+        include_furniture: bool = False,
+    ) -> None:
+        if max_tokens <= 0:
+            raise ValueError(f"max_tokens must be positive, got {max_tokens}")
+        if min_tokens is None:
+            min_tokens = min(120, max_tokens * 3 // 10)
+        if not 0 <= min_tokens <= max_tokens:
+            raise ValueError(f"min_tokens must be in [0, max_tokens], got {min_tokens}")
+        if not 0 <= overlap_tokens < max_tokens:
+            raise ValueError(f"overlap_tokens must be in [0, max_tokens), got {overlap_tokens}")
+        self.max_tokens = max_tokens
+        self.min_tokens = min_tokens
+        self.overlap_tokens = overlap_tokens
+        self.include_furniture = include_furniture
+        self.count = resolve_token_counter(tokenizer)
+        # The default counter is additive over whitespace-joined parts, so a chunk's count is
+        # the sum of its pieces'; a real tokenizer recounts the joined text to be exact.
+        self._recount = tokenizer is not None
+
+    # -- pieces ----------------------------------------------------------------------------
+
+    def _split_prose(self, unit: Unit, reserved: int) -> list[_Piece]:
+        budget = max(self.max_tokens - reserved, 1)
+        parts = split_text(unit.text, budget, self.count, by_line=unit.kind in ("list", "code"))
+        return [_Piece(unit.kind, t, unit.blocks, n, unit.section, unit.path) for t, n in parts]
+
+    def _table_pieces(self, unit: Unit, reserved: int) -> list[_Piece]:
+        assert unit.grid is not None
+        before = "\n\n".join(unit.before)
+        after = "\n\n".join(unit.after)
+        notes = "\n\n".join(b.text.strip() for b in unit.notes)
+        frame = (self.count(before) + 1 if before else 0) + (self.count(after) + 1 if after else 0)
+        note_tokens = self.count(notes) + 1 if notes else 0
+        parts = split_table(unit.grid, self.max_tokens, self.count, reserved=frame + reserved)
+        table_blocks = [b for b in unit.blocks if b not in unit.notes]
+        pieces = []
+        for k, (part, tokens) in enumerate(parts):
+            last = k == len(parts) - 1
+            text = "\n\n".join(t for t in (before, part, after, notes if last else "") if t)
+            extra = {"table_part": k + 1, "table_parts": len(parts)} if len(parts) > 1 else {}
+            pieces.append(
+                _Piece(
+                    "table",
+                    text,
+                    unit.blocks if last else table_blocks,
+                    tokens + frame + (note_tokens if last else 0),
+                    unit.section,
+                    unit.path,
+                    extra,
+                )
+            )
+        return pieces
+
+    def _pieces(self, units: list[Unit]) -> list[_Piece]:
+        pieces: list[_Piece] = []
+        heads: list[Unit] = []
+        for unit in units:
+            if unit.kind == "heading":
+                heads.append(unit)
+                continue
+            reserved = sum(self.count(h.text) + 1 for h in heads)
+            if unit.kind == "table":
+                new = self._table_pieces(unit, reserved)
+            elif unit.kind == "equation":
+                new = []
+                text, tokens = unit.text, self.count(unit.text)
+                blocks = list(unit.blocks)
+                if unit.intro is not None:
+                    intro = self._split_prose(unit.intro, reserved)
+                    last = intro.pop()
+                    room = self.max_tokens - reserved - tokens - 1
+                    if last.tokens > room:
+                        # Only the closing sentences that introduce the equation go with it.
+                        cut = tail_start(last.text, room, self.count, at_least_one=True)
+                        head = last.text[:cut].strip()
+                        if head:
+                            intro.append(
+                                _Piece(
+                                    last.kind,
+                                    head,
+                                    last.blocks,
+                                    self.count(head),
+                                    last.section,
+                                    last.path,
+                                )
+                            )
+                        last.text = last.text[cut:].strip()
+                        last.tokens = self.count(last.text)
+                    new.extend(intro)
+                    text = f"{last.text}\n\n{text}"
+                    tokens += last.tokens + 1
+                    blocks = last.blocks + blocks
+                new.append(_Piece("equation", text, blocks, tokens, unit.section, unit.path))
+            elif unit.kind == "figure":
+                new = [
+                    _Piece(
+                        "figure",
+                        unit.text,
+                        unit.blocks,
+                        self.count(unit.text),
+                        unit.section,
+                        unit.path,
+                        {"image_paths": unit.image_paths},
+                    )
+                ]
+            else:
+                new = self._split_prose(unit, reserved)
+            if heads:
+                # Headings open the first piece of what follows them, never a chunk of their own.
+                first = new[0]
+                first.text = "\n\n".join([*(h.text for h in heads), first.text])
+                first.blocks = [b for h in heads for b in h.blocks] + first.blocks
+                first.tokens += reserved
+                heads = []
+            pieces.extend(new)
+        if heads:
+            text = "\n\n".join(h.text for h in heads)
+            blocks = [b for h in heads for b in h.blocks]
+            end = heads[-1]
+            pieces.append(_Piece("heading", text, blocks, self.count(text), end.section, end.path))
+        return pieces
+
+    # -- packing ---------------------------------------------------------------------------
+
+    def _pack(self, pieces: list[_Piece]) -> list[list[_Piece]]:
+        groups: list[list[_Piece]] = []
+        used = 0
+        for piece in pieces:
+            cur = groups[-1] if groups else None
+            if (
+                cur is not None
+                and cur[-1].section == piece.section
+                and used + piece.tokens + 1 <= self.max_tokens
+            ):
+                cur.append(piece)
+                used += piece.tokens + 1
+            else:
+                groups.append([piece])
+                used = piece.tokens
+        if self.min_tokens:
+            groups = self._merge_small(groups)
+        return groups
+
+    def _merge_small(self, groups: list[list[_Piece]]) -> list[list[_Piece]]:
+        """A chunk under ``min_tokens`` joins the previous chunk of its section if both fit."""
+        out: list[list[_Piece]] = []
+        sizes: list[int] = []
+        for group in groups:
+            size = sum(p.tokens + 1 for p in group)
+            if (
+                out
+                and out[-1][-1].section == group[0].section
+                and (size < self.min_tokens or sizes[-1] < self.min_tokens)
+                and sizes[-1] + size <= self.max_tokens
+            ):
+                out[-1].extend(group)
+                sizes[-1] += size
+            else:
+                out.append(group)
+                sizes.append(size)
+        return out
+
+    # -- chunks ----------------------------------------------------------------------------
+
+    def chunk(self, document: Document) -> list[Chunk]:
+        """The document's chunks in reading order."""
+        units = build_units(document, include_furniture=self.include_furniture)
+        groups = self._pack(self._pieces(units))
+        pages = {p.index: p for p in document.pages}
+        doc_key = document.sha256 or document.source
+        engines = sorted({p.engine for p in document.pages if p.engine})
+        chunks: list[Chunk] = []
+        prev: list[_Piece] | None = None
+        for index, group in enumerate(groups):
+            text = "\n\n".join(p.text for p in group)
+            overlap = ""
+            if (
+                self.overlap_tokens
+                and prev is not None
+                and prev[-1].section == group[0].section
+                and prev[-1].kind in _PROSE
+                and group[0].kind in _PROSE
+            ):
+                overlap = tail_sentences(prev[-1].text, self.overlap_tokens, self.count)
+                if overlap:
+                    text = f"{overlap}\n\n{text}"
+            prev = group
+            tokens = sum(p.tokens for p in group) + (self.count(overlap) if overlap else 0)
+            metadata = self._metadata(document, group, text, tokens, pages, engines)
+            metadata["chunk_index"] = index
+            if overlap:
+                metadata["overlap_tokens"] = tokens - sum(p.tokens for p in group)
+            block_ids = metadata["block_ids"]
+            digest = hashlib.sha256(
+                "\x1f".join([doc_key, str(index), ",".join(block_ids), text]).encode()
+            ).digest()
+            chunk_id = str(uuid.UUID(bytes=digest[:16], version=5))
+            chunks.append(Chunk(chunk_id, text, metadata))
+        return chunks
+
+    def _metadata(
+        self,
+        document: Document,
+        group: list[_Piece],
+        text: str,
+        tokens: int,
+        pages: dict[int, Page],
+        engines: list[str],
+    ) -> dict[str, Any]:
+        blocks: list[Block] = []
+        seen: set[str] = set()
+        for piece in group:
+            for b in piece.blocks:
+                if b.id not in seen:
+                    seen.add(b.id)
+                    blocks.append(b)
+        kinds = {_KIND_OF_UNIT[p.kind] for p in group if p.kind in _KIND_OF_UNIT}
+        kind = kinds.pop() if len(kinds) == 1 else (ChunkKind.MIXED if kinds else ChunkKind.TEXT)
+        path = list(group[0].path)
+        boxes = []
+        for b in blocks:
+            for box in b.boxes or ([b.bbox] if b.bbox is not None else []):
+                boxes.append(
+                    {
+                        "page": b.page_index,
+                        "x0": round(box.x0, 2),
+                        "y0": round(box.y0, 2),
+                        "x1": round(box.x1, 2),
+                        "y1": round(box.y1, 2),
+                    }
+                )
+        page_ids = sorted({b.page_index for b in blocks})
+        labels = [pages[i].label if i in pages else str(i + 1) for i in page_ids]
+        sizes = [
+            {"page": i, "width": pages[i].width, "height": pages[i].height}
+            for i in page_ids
+            if i in pages
+        ]
+        engine = sorted({e for i in page_ids if i in pages and (e := pages[i].engine)})
+        headings = " > ".join(path)
+        metadata: dict[str, Any] = {
+            "kind": kind,
+            "heading_path": path,
+            "headings": headings,
+            "contextualized_text": f"{headings}\n\n{text}" if headings else text,
+            "token_count": self.count(text) if self._recount else tokens,
+            "page_start": page_ids[0] if page_ids else None,
+            "page_end": page_ids[-1] if page_ids else None,
+            "page_label_start": labels[0] if labels else None,
+            "page_label_end": labels[-1] if labels else None,
+            "pages": page_ids,
+            "page_labels": labels,
+            "page_width": sizes[0]["width"] if sizes else None,
+            "page_height": sizes[0]["height"] if sizes else None,
+            "page_sizes": sizes,
+            "boxes": boxes,
+            "block_ids": [b.id for b in blocks],
+            "source": document.source,
+            "document_sha256": document.sha256,
+            "engine": ",".join(engine or engines) or None,
+        }
+        for piece in group:
+            for key, value in piece.extra.items():
+                if key == "image_paths":
+                    metadata.setdefault("image_paths", []).extend(value)
+                else:
+                    metadata[key] = value
+        return metadata

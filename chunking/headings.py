@@ -1,0 +1,86 @@
+"""Heading levels normalised into a real hierarchy, and the heading path of every block.
+
+Engines disagree on heading levels: DeepSeek-OCR labels every heading ``sub_title`` (``##``), a
+text layer guesses from font sizes, docling reports every PDF heading at level 1. We combine
+what there is: the block kind (a title is level 1), section numbering (``2.3.1`` is three deep,
+and beats Markdown ``#`` depth when both exist) and ``#`` depth, then rank the distinct values
+so levels have no gaps. A heading that directly follows another heading of the same or a higher
+level (no body in between) nests under it instead of replacing it, unless numbering says the
+two are siblings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from deepocr_loaders.document import Block, BlockKind
+
+__all__ = ["heading_levels", "numbering_depth"]
+
+_NUMBERING = (
+    re.compile(r"^(?:(?:section|chapter|part)\s+)?(\d{1,2}(?:\.\d{1,2})*)\.?\)?\s+\S", re.I),
+    re.compile(r"^((?:appendix\s+)?[A-Z](?:\.\d{1,2})+)\.?\s+\S"),
+    re.compile(r"^((?:appendix\s+)?[A-Z])[.)]\s+\S"),
+    re.compile(r"^([IVX]{1,5})\.\s+\S"),
+)
+
+HEADING_KINDS = (BlockKind.TITLE, BlockKind.HEADING)
+
+
+def numbering_depth(text: str) -> int:
+    """How deep a section number says a heading is (``3`` -> 1, ``3.2.1`` -> 3), 0 if none."""
+    text = text.strip()
+    for pattern in _NUMBERING:
+        m = pattern.match(text)
+        if m:
+            return m.group(1).count(".") + 1
+    return 0
+
+
+def _hash_depth(block: Block) -> int:
+    if block.level:
+        return block.level
+    text = block.text.strip()
+    hashes = len(text) - len(text.lstrip("#"))
+    return hashes or 2
+
+
+def heading_levels(blocks: Sequence[Block]) -> dict[int, int]:
+    """Normalised level (1 = title) of every heading in ``blocks`` (body blocks in reading
+    order), keyed by position in ``blocks``."""
+    positions = [i for i, b in enumerate(blocks) if b.kind in HEADING_KINDS]
+    if not positions:
+        return {}
+    has_title = any(blocks[i].kind is BlockKind.TITLE for i in positions)
+    raw: dict[int, int] = {}
+    numbered: set[int] = set()
+    for i in positions:
+        block = blocks[i]
+        if block.kind is BlockKind.TITLE:
+            continue
+        depth = numbering_depth(block.plain_text)
+        if depth:
+            numbered.add(i)
+            raw[i] = depth
+        else:
+            # "##" is the top section level under a title; "#" as a heading means the same.
+            raw[i] = max(_hash_depth(block) - 1, 1)
+    ranks = {value: rank for rank, value in enumerate(sorted(set(raw.values())), start=1)}
+    offset = 1 if has_title else 0
+    levels: dict[int, int] = {}
+    for i in positions:
+        if blocks[i].kind is BlockKind.TITLE:
+            levels[i] = 1
+            continue
+        level = ranks[raw[i]] + offset
+        prev = i - 1
+        if (
+            prev in levels
+            and blocks[prev].kind is BlockKind.HEADING
+            and level <= levels[prev]
+            and not (i in numbered and prev in numbered)
+        ):
+            level = levels[prev] + 1
+        levels[i] = level
+    return levels

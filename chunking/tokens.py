@@ -1,0 +1,63 @@
+"""Token counting: any callable, a Hugging Face tokenizer, a tiktoken encoding, or a fast default.
+
+The default needs no download: it counts word pieces of at most six characters and single
+punctuation marks, which tracks BPE/WordPiece counts of English prose within about 15% and costs
+one regex pass.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["TokenCounter", "default_token_count", "resolve_token_counter"]
+
+TokenCounter = Callable[[str], int]
+
+# Long words become several pieces, as subword tokenizers split them.
+_PIECE_RE = re.compile(r"\w{1,6}|[^\w\s]")
+
+
+def default_token_count(text: str) -> int:
+    """Approximate subword-token count of ``text`` (no model, no download)."""
+    return len(_PIECE_RE.findall(text))
+
+
+def _length(result: Any) -> int:
+    ids = getattr(result, "ids", None)  # tokenizers.Encoding
+    if ids is not None:
+        return len(ids)
+    if isinstance(result, int):
+        return result
+    return len(result)
+
+
+def resolve_token_counter(tokenizer: Any = None) -> TokenCounter:
+    """A ``str -> int`` counter from whatever the caller has.
+
+    Accepts None (the fast default), a tiktoken ``Encoding`` (``encode_ordinary``), a Hugging Face
+    ``transformers`` tokenizer or ``tokenizers.Tokenizer`` (``encode`` without special tokens, so
+    the count matches what the text itself costs), or any callable returning an int or a sequence.
+    """
+    if tokenizer is None:
+        return default_token_count
+    ordinary = getattr(tokenizer, "encode_ordinary", None)
+    if callable(ordinary):
+        return lambda text: len(ordinary(text))
+    encode = getattr(tokenizer, "encode", None)
+    if callable(encode):
+
+        def count(text: str) -> int:
+            try:
+                return _length(encode(text, add_special_tokens=False))
+            except TypeError:  # an encode() without that keyword
+                return _length(encode(text))
+
+        return count
+    if callable(tokenizer):
+        return lambda text: _length(tokenizer(text))
+    raise TypeError(
+        "tokenizer must be None, a callable, a Hugging Face tokenizer or a tiktoken encoding, "
+        f"not {type(tokenizer).__name__}"
+    )

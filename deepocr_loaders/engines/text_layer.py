@@ -1,0 +1,421 @@
+"""``engine="text-layer"``: a Document from the PDF's own text, laid out by PyMuPDF's layout model.
+
+PyMuPDF 2.x bundles an ONNX layout model (``pymupdf.layout``, runs on CPU, no download) and
+PyMuPDF4LLM's ``parse_document`` on top of it, which classifies the page's regions (title,
+section-header, text, list-item, table, picture, caption, formula, page-header, page-footer,
+footnote), orders them for reading (columns included), extracts table grids and ranks heading
+font sizes. This engine maps that result onto our :class:`~deepocr_loaders.document.Block` model;
+it writes no layout heuristics of its own.
+
+Every page first goes through the OCR-need detector (:mod:`.ocr_need`). A page that needs OCR
+is returned with status ``needs_ocr``, its reason in ``page.error`` and ``page.metadata``, and
+whatever its text layer gives when that text is usable (an invisible OCR layer, the caption of a
+full-page image); use ``engine="auto"`` to have such pages OCRed.
+
+Side effect: ``parse_document`` normalises each parsed page's rotation and drops the PDF's
+structure tree in the open ``pymupdf.Document`` (in memory only; renders look the same).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+import pymupdf
+
+from ..document import NORM_MAX, BBox, Block, BlockKind, Page, PageStatus, blocks_to_markdown
+from ..errors import EngineError
+from ..tables import TableGrid, grid_to_markdown, html_table_to_grid
+from . import register_engine
+from .base import Engine, PageInput, Task
+from .ocr_need import OcrDecision, OcrNeedDetector, OcrReason
+
+__all__ = ["LAYOUT_CLASS_KINDS", "TextLayerEngine", "decision_metadata"]
+
+log = logging.getLogger(__name__)
+
+#: PyMuPDF layout classes -> our block kinds; anything else becomes ``OTHER`` (label kept).
+LAYOUT_CLASS_KINDS: dict[str, BlockKind] = {
+    "title": BlockKind.TITLE,
+    "section-header": BlockKind.HEADING,
+    "text": BlockKind.TEXT,
+    "list-item": BlockKind.LIST_ITEM,
+    "table": BlockKind.TABLE,
+    "picture": BlockKind.FIGURE,
+    "caption": BlockKind.CAPTION,
+    "formula": BlockKind.EQUATION,
+    "page-header": BlockKind.PAGE_HEADER,
+    "page-footer": BlockKind.PAGE_FOOTER,
+    "footnote": BlockKind.FOOTNOTE,
+}
+
+_FURNITURE = frozenset({BlockKind.PAGE_HEADER, BlockKind.PAGE_FOOTER})
+_SPAN_ATTR_RE = re.compile(r"\b(?:rowspan|colspan)\s*=\s*[\"']?\s*(\d+)", re.IGNORECASE)
+_WS_RE = re.compile(r"\s+")
+# TeX places a spacing accent glyph before its letter ("J´an Min´aˇc"), and writes double quotes
+# as two single ones; MuPDF reports the glyphs as drawn. Combined they read as the author meant.
+_TEX_ACCENTS = {
+    "´": "\u0301",
+    "ˆ": "\u0302",
+    "˜": "\u0303",
+    "¯": "\u0304",
+    "˘": "\u0306",
+    "˙": "\u0307",
+    "¨": "\u0308",
+    "˚": "\u030a",
+    "˝": "\u030b",
+    "ˇ": "\u030c",
+}
+_TEX_ACCENT_RE = re.compile(f"([{''.join(_TEX_ACCENTS)}])([A-Za-zı])")
+_TEX_QUOTES = {"‘‘": "“", "’’": "”"}
+_NOT_OCRED = "not OCRed: engine 'text-layer' reads only the text layer (use engine='auto')"
+
+
+def decision_metadata(decision: OcrDecision, route: str) -> dict[str, Any]:
+    """The page metadata every routed page carries: reason code, full decision, route taken."""
+    return {
+        "ocr_reason": decision.reason.value,
+        "ocr_decision": decision.to_metadata(),
+        "route": route,
+    }
+
+
+def _load_layout() -> Any:
+    """PyMuPDF4LLM's document parser, with PyMuPDF's layout model switched on."""
+    try:
+        import pymupdf.layout  # noqa: F401 - importing activates the layout model
+        import pymupdf4llm
+        from pymupdf4llm.helpers import document_layout
+    except ImportError as exc:
+        raise EngineError(
+            "engine 'text-layer' needs pymupdf4llm and pymupdf-layout "
+            f"(pip install pymupdf4llm pymupdf-layout): {exc}"
+        ) from exc
+    pymupdf4llm.use_layout(True)
+    return document_layout
+
+
+def _norm_box(b: BBox, width: float, height: float) -> tuple[int, int, int, int]:
+    def n(v: float, size: float) -> int:
+        return min(max(round(v / size * NORM_MAX), 0), NORM_MAX) if size > 0 else 0
+
+    return (n(b.x0, width), n(b.y0, height), n(b.x1, width), n(b.y1, height))
+
+
+def _norm_text(text: str) -> str:
+    return _WS_RE.sub(" ", text).strip().casefold()
+
+
+def _fix_tex_text(text: str) -> str:
+    """Join TeX's spacing accents to their letters and its doubled single quotes."""
+    if _TEX_ACCENT_RE.search(text):
+        text = _TEX_ACCENT_RE.sub(
+            lambda m: unicodedata.normalize(
+                "NFC", ("i" if m.group(2) == "ı" else m.group(2)) + _TEX_ACCENTS[m.group(1)]
+            ),
+            text,
+        )
+    for pair, quote in _TEX_QUOTES.items():
+        text = text.replace(pair, quote)
+    return text
+
+
+def _has_spans(html: str) -> bool:
+    return any(int(m.group(1)) > 1 for m in _SPAN_ATTR_RE.finditer(html))
+
+
+def _plain_lines(textlines: Sequence[dict[str, Any]] | None) -> list[str]:
+    lines = []
+    for line in textlines or ():
+        text = " ".join(s["text"].strip() for s in line["spans"] if s["text"].strip())
+        if text:
+            lines.append(text)
+    return lines
+
+
+@dataclass
+class _DocState:
+    """What the engine learns about one document while streaming its pages."""
+
+    heading_sizes: set[int] = field(default_factory=set)
+    toc: dict[tuple[int, str], int] = field(default_factory=dict)
+    """(1-based page, normalised title) -> outline level, from the PDF's bookmarks."""
+
+
+@register_engine("text-layer")
+class TextLayerEngine(Engine):
+    """Pages from the PDF text layer, structured by PyMuPDF's layout model.
+
+    Options:
+
+    * ``html_tables``: rebuild tables with PyMuPDF4LLM's HTML table engine (row/col spans kept;
+      slower on table pages) instead of the layout model's cell grid;
+    * ``picture_text``: keep the text printed inside pictures (chart labels) as the figure
+      block's text;
+    * ``furniture``: keep page headers/footers in ``page.markdown`` (the blocks are always kept);
+    * ``detector``: the :class:`OcrNeedDetector` to run on each page, or None for none;
+    * ``batch_size``: pages laid out per call of the parser.
+    """
+
+    def __init__(
+        self,
+        *,
+        html_tables: bool = False,
+        picture_text: bool = True,
+        furniture: bool = True,
+        detector: OcrNeedDetector | None = None,
+        detect: bool = True,
+        batch_size: int = 8,
+    ) -> None:
+        if batch_size < 1:
+            raise EngineError(f"batch_size must be >= 1, got {batch_size}")
+        self._layout = _load_layout()
+        self.html_tables = html_tables
+        self.picture_text = picture_text
+        self.furniture = furniture
+        self.detector = (detector or OcrNeedDetector()) if detect else None
+        self.batch_size = batch_size
+        self._states: dict[int, _DocState] = {}
+
+    # ------------------------------------------------------------------------------- engine API
+
+    def run(self, pages: Iterable[PageInput], task: Task | str = Task.MARKDOWN) -> Iterator[Page]:
+        it = iter(pages)
+        while batch := list(islice(it, self.batch_size)):
+            decisions = {id(inp): self.decide(inp) for inp in batch}
+            yield from self.convert(batch, decisions)
+
+    def close(self) -> None:
+        self._states.clear()
+
+    # ----------------------------------------------------------------------------- building blocks
+
+    def decide(self, inp: PageInput) -> OcrDecision:
+        """The OCR-need decision for one page (``text_ok`` when detection is off)."""
+        pdf = getattr(inp.source, "pdf", None)
+        if pdf is None:
+            return OcrDecision(
+                True, OcrReason.NOT_PDF, "an image has no text layer; it needs OCR", False
+            )
+        if self.detector is None:
+            return OcrDecision(False, OcrReason.TEXT_OK, "OCR-need detection is off")
+        with _lock(inp):
+            try:
+                return self.detector(pdf.load_page(inp.index))
+            except Exception as exc:  # a page the detector can't read is still laid out
+                log.warning("OCR-need detection failed on page %d: %s", inp.index + 1, exc)
+                return OcrDecision(
+                    False, OcrReason.TEXT_OK, f"OCR-need detection failed ({exc}); text layer used"
+                )
+
+    def convert(
+        self,
+        batch: Sequence[PageInput],
+        decisions: dict[int, OcrDecision],
+        *,
+        not_ocred: str = _NOT_OCRED,
+    ) -> Iterator[Page]:
+        """Pages for ``batch`` given each input's decision, keyed by ``id(input)``: text-layer
+        blocks wherever the decision says the text is usable; a page that needs OCR gets status
+        ``needs_ocr`` and an error of the decision's message plus ``not_ocred``."""
+        parsed: dict[tuple[int, int], Any] = {}
+        errors: dict[tuple[int, int], str] = {}
+        wanted = []
+        for inp in batch:
+            if getattr(inp.source, "pdf", None) is None or not decisions[id(inp)].text_usable:
+                continue
+            # MuPDF would lay out a lost page object of a repaired file as a blank page.
+            if inp.index in getattr(inp.source, "missing_pages", ()):
+                errors[(id(inp.source), inp.index)] = (
+                    "page object is missing (damaged or truncated file)"
+                )
+            else:
+                wanted.append(inp)
+        by_source: dict[int, list[PageInput]] = {}
+        for inp in wanted:
+            by_source.setdefault(id(inp.source), []).append(inp)
+        for group in by_source.values():
+            p, e = self._parse(group)
+            src = id(group[0].source)
+            parsed.update({(src, i): v for i, v in p.items()})
+            errors.update({(src, i): v for i, v in e.items()})
+        for inp in batch:
+            key = (id(inp.source), inp.index)
+            decision = decisions[id(inp)]
+            route = "needs_ocr" if decision.needs_ocr else "text-layer"
+            page = Page(
+                index=inp.index,
+                width=inp.width,
+                height=inp.height,
+                label=inp.label,
+                engine=self.name,
+                metadata=decision_metadata(decision, route),
+            )
+            if key in errors:
+                page.status = PageStatus.FAILED
+                page.error = errors[key]
+            elif key in parsed:
+                state = self._state(inp.source.pdf)  # type: ignore[attr-defined]
+                page.blocks = self._blocks(inp, parsed[key], state)
+                exclude = frozenset() if self.furniture else _FURNITURE
+                page.markdown = blocks_to_markdown(page.blocks, exclude=exclude)
+            if decision.needs_ocr and page.status is PageStatus.OK:
+                page.status = PageStatus.NEEDS_OCR
+                page.error = f"{decision.message}; {not_ocred}"
+            yield page
+
+    def _parse(self, inputs: Sequence[PageInput]) -> tuple[dict[int, Any], dict[int, str]]:
+        """Run PyMuPDF4LLM's parser on the inputs' pages; a failing batch is retried page by
+        page so one bad page costs only itself."""
+        if not inputs:
+            return {}, {}
+        indices = sorted({inp.index for inp in inputs})
+        try:
+            return self._parse_pages(inputs[0], indices), {}
+        except Exception as exc:
+            if len(indices) == 1:
+                log.warning("text layer failed on page %d: %s", indices[0] + 1, exc)
+                return {}, {indices[0]: f"text layer failed: {type(exc).__name__}: {exc}"}
+        parsed: dict[int, Any] = {}
+        errors: dict[int, str] = {}
+        for inp in inputs:
+            p, e = self._parse([inp])
+            parsed.update(p)
+            errors.update(e)
+        return parsed, errors
+
+    def _parse_pages(self, first: PageInput, indices: list[int]) -> dict[int, Any]:
+        pdf: pymupdf.Document = first.source.pdf  # type: ignore[attr-defined]
+        state = self._state(pdf)
+        with _lock(first):
+            parsed = self._layout.parse_document(
+                pdf,
+                pages=indices,
+                use_ocr=False,
+                force_text=self.picture_text,
+                render_html_tables=self.html_tables or None,
+            )
+        for page in parsed.pages:
+            for box in page.boxes:
+                if box.boxclass in ("title", "section-header") and box.max_fontsize:
+                    state.heading_sizes.add(int(box.max_fontsize))
+        return {page.page_number - 1: page for page in parsed.pages}
+
+    def _state(self, pdf: pymupdf.Document) -> _DocState:
+        state = self._states.get(id(pdf))
+        if state is None:
+            state = _DocState()
+            try:
+                for level, title, page_no, *_ in pdf.get_toc(simple=True):
+                    state.toc.setdefault((page_no, _norm_text(title)), level)
+            except Exception:  # a broken outline must not cost the document
+                pass
+            self._states = {id(pdf): state}  # one document at a time; don't pin old ones
+        return state
+
+    @staticmethod
+    def _heading_level(
+        state: _DocState, kind: BlockKind, text: str, size: int | None, page_no: int
+    ) -> int:
+        if kind is BlockKind.TITLE:
+            return 1
+        # The PDF's own outline is authoritative where it names this heading.
+        toc_level = state.toc.get((page_no, _norm_text(text)))
+        if toc_level is not None:
+            return min(max(toc_level, 1), 6)
+        # Else the rank of its font size among the document's heading sizes so far.
+        sizes = sorted(state.heading_sizes, reverse=True)
+        if size is None or size not in sizes:
+            return 2
+        return min(sizes.index(size) + 1, 6)
+
+    def _blocks(self, inp: PageInput, layout: Any, state: _DocState) -> list[Block]:
+        doc_layout = self._layout
+        list_levels = doc_layout.create_list_item_levels(layout.boxes)
+        width, height = inp.width, inp.height
+        blocks: list[Block] = []
+        for i, box in enumerate(layout.boxes):
+            label = str(box.boxclass)
+            kind = LAYOUT_CLASS_KINDS.get(label, BlockKind.OTHER)
+            bbox = BBox(
+                max(0.0, float(box.x0)),
+                max(0.0, float(box.y0)),
+                min(width, float(box.x1)),
+                min(height, float(box.y1)),
+            )
+            level: int | None = None
+            html: str | None = None
+            metadata: dict[str, Any] = {}
+            lines = box.textlines
+            if kind is BlockKind.TABLE:
+                text, html, metadata = self._table(box.table or {})
+            elif kind is BlockKind.FIGURE:
+                text = "\n".join(_plain_lines(lines)) if self.picture_text else ""
+            elif kind is BlockKind.EQUATION:
+                text = " ".join(_plain_lines(lines))
+            elif not lines:
+                text = ""
+            elif kind in (BlockKind.TITLE, BlockKind.HEADING):
+                plain = " ".join(_plain_lines(lines))
+                level = self._heading_level(state, kind, plain, box.max_fontsize, inp.index + 1)
+                text = f"{'#' * level} {plain}" if plain else ""
+                if box.max_fontsize:
+                    metadata["font_size"] = int(box.max_fontsize)
+            elif kind is BlockKind.LIST_ITEM:
+                list_level = list_levels.get(i, 1)
+                text = doc_layout.list_item_to_md(lines, list_level)
+                metadata["list_level"] = list_level
+            elif kind is BlockKind.FOOTNOTE:
+                text = doc_layout.footnote_to_md(lines)
+            else:
+                text = doc_layout.text_to_md(lines)
+                if text.startswith("```"):
+                    kind = BlockKind.CODE  # PyMuPDF4LLM renders all-monospace text as code
+            if kind is not BlockKind.CODE:
+                text = _fix_tex_text(text)
+                html = _fix_tex_text(html) if html else html
+            blocks.append(
+                Block(
+                    kind=kind,
+                    text=text.strip(),
+                    page_index=inp.index,
+                    order=len(blocks),
+                    label=label,
+                    level=level,
+                    html=html,
+                    bbox=bbox,
+                    boxes=[bbox],
+                    norm_boxes=[_norm_box(bbox, width, height)],
+                    metadata=metadata,
+                )
+            )
+        return blocks
+
+    @staticmethod
+    def _table(table: dict[str, Any]) -> tuple[str, str | None, dict[str, Any]]:
+        """Markdown, HTML (only when cells span) and size of one table."""
+        html = table.get("html") or None
+        meta: dict[str, Any] = {"rows": table.get("row_count"), "cols": table.get("col_count")}
+        if html:
+            md = "\n\n".join(
+                grid_to_markdown(html_table_to_grid(item["html"]))
+                for item in table.get("html_tables") or [{"html": html}]
+            )
+            return md, (html if _has_spans(html) else None), meta
+        extract = table.get("extract")
+        if extract:
+            rows = [[" ".join((c or "").split()) for c in row] for row in extract]
+            return grid_to_markdown(TableGrid(rows=rows, header_rows=1)), None, meta
+        return str(table.get("markdown") or ""), None, meta
+
+
+def _lock(inp: PageInput) -> AbstractContextManager[Any]:
+    # MuPDF documents must not be used from two threads at once; the source holds the lock.
+    lock = getattr(inp.source, "_lock", None)
+    return lock if lock is not None else nullcontext()

@@ -1,0 +1,112 @@
+"""LangChain loader and blob parser: one LangChain Document per page, streamed.
+
+Metadata follows LangChain's PDF loaders (``source``, ``total_pages``, ``page`` 0-based,
+``page_label``) plus ours, flat (str/int/float), so ``filter_complex_metadata`` keeps it all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+from langchain_core.document_loaders import BaseBlobParser, BaseLoader, Blob
+from langchain_core.documents import Document as LCDocument
+
+from deepocr_loaders import Engine, get_engine
+from deepocr_loaders.pipeline import open_document
+from deepocr_loaders.records import page_record
+
+__all__ = ["DeepOCRBlobParser", "DeepOCRLoader"]
+
+
+class DeepOCRBlobParser(BaseBlobParser):
+    """Parses PDF/image blobs into page Documents; use with ``GenericLoader``.
+
+    The engine (and its model) is created on first use and reused for every blob.
+    """
+
+    def __init__(
+        self,
+        engine: str | Engine = "auto",
+        *,
+        model: str | None = None,
+        engine_options: dict[str, Any] | None = None,
+        pages: str | None = None,
+        dpi: float = 144,
+        password: str | None = None,
+        task: str = "markdown",
+        cache: str | os.PathLike[str] | bool | None = None,
+        with_page_json: bool = True,
+    ) -> None:
+        self.engine = engine
+        self.model = model
+        self.engine_options = dict(engine_options or {})
+        self.pages = pages
+        self.dpi = dpi
+        self.password = password
+        self.task = task
+        self.cache = cache
+        self.with_page_json = with_page_json
+        self._engine: Engine | None = engine if isinstance(engine, Engine) else None
+
+    def _get_engine(self) -> Engine:
+        if self._engine is None:
+            options = dict(self.engine_options)
+            if self.model is not None:
+                options["model"] = self.model
+            self._engine = get_engine(str(self.engine), **options)
+        return self._engine
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if not isinstance(self.engine, Engine):
+            state["_engine"] = None  # the model never travels to another process
+        return state
+
+    def lazy_parse(self, blob: Blob) -> Iterator[LCDocument]:
+        """Page Documents of one blob, one at a time."""
+        data: bytes | str = blob.as_bytes() if blob.data is not None else str(blob.path)
+        name = str(blob.source or blob.path or "<blob>")
+        with open_document(
+            data,
+            engine=self._get_engine(),
+            pages=self.pages,
+            dpi=self.dpi,
+            password=self.password,
+            name=name,
+            task=self.task,
+            cache=self.cache,
+        ) as stream:
+            doc = stream.document
+            for page in stream.pages:
+                rec = page_record(doc, page, with_page_json=self.with_page_json)
+                yield LCDocument(id=rec.id, page_content=rec.text, metadata=rec.metadata)
+
+
+class DeepOCRLoader(BaseLoader):
+    """Loads one PDF or image (or several) as page Documents, lazily: memory stays flat on a
+    1000-page PDF. Options are those of :class:`DeepOCRBlobParser`."""
+
+    def __init__(
+        self, file_path: str | os.PathLike[str] | list[str | os.PathLike[str]], **options: Any
+    ) -> None:
+        paths = file_path if isinstance(file_path, list) else [file_path]
+        self.file_paths = [Path(p) for p in paths]
+        self.parser = DeepOCRBlobParser(**options)
+
+    def lazy_load(self) -> Iterator[LCDocument]:
+        for path in self.file_paths:
+            yield from self.parser.lazy_parse(Blob.from_path(path))
+
+    async def alazy_load(self) -> AsyncIterator[LCDocument]:
+        """Async pages: each page's work runs in a worker thread, the loop stays free."""
+        iterator = self.lazy_load()
+        done = object()
+        while True:
+            item = await asyncio.to_thread(next, iterator, done)
+            if item is done:
+                return
+            yield item  # type: ignore[misc]

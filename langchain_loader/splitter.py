@@ -1,0 +1,69 @@
+"""``LayoutTextSplitter``: layout chunks from the loader's page Documents, ids kept."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.documents import BaseDocumentTransformer
+from langchain_core.documents import Document as LCDocument
+
+from deepocr_loaders.records import PAGE_JSON_KEY, document_from_records
+
+__all__ = ["LayoutTextSplitter"]
+
+
+class LayoutTextSplitter(BaseDocumentTransformer):
+    """Splits DeepOCR page Documents along headings, tables, figures and equations.
+
+    Every chunk gets a deterministic ``id`` (same input, same ids: safe upserts and
+    ``index(..., cleanup="incremental")``) and flat metadata, ``source`` included.
+    """
+
+    def __init__(
+        self,
+        max_tokens: int = 400,
+        min_tokens: int | None = None,
+        *,
+        overlap_tokens: int = 0,
+        tokenizer: Any = None,
+        include_furniture: bool = False,
+        flat_metadata: bool = True,
+    ) -> None:
+        from chunking import LayoutChunker
+
+        self.chunker = LayoutChunker(
+            max_tokens,
+            min_tokens,
+            overlap_tokens=overlap_tokens,
+            tokenizer=tokenizer,
+            include_furniture=include_furniture,
+        )
+        self.flat_metadata = flat_metadata
+
+    def split_documents(self, documents: Sequence[LCDocument]) -> list[LCDocument]:
+        """Chunk Documents with ids (LangChain's stock ``split_documents`` drops ids)."""
+        foreign = [d for d in documents if PAGE_JSON_KEY not in d.metadata]
+        if foreign:
+            raise ValueError(
+                "LayoutTextSplitter needs page Documents from DeepOCRLoader/DeepOCRBlobParser "
+                f"(with page JSON); {len(foreign)} Document(s) lack {PAGE_JSON_KEY!r}"
+            )
+        out: list[LCDocument] = []
+        for doc in document_from_records(d.metadata for d in documents):
+            for chunk in self.chunker.chunk(doc):
+                meta: dict[str, Any] = (
+                    dict(chunk.flat_metadata()) if self.flat_metadata else dict(chunk.metadata)
+                )
+                meta.pop("contextualized_text", None)
+                meta["page"] = chunk.metadata.get("page_start", 0)
+                meta["page_label"] = chunk.metadata.get("page_label_start", "")
+                meta["total_pages"] = doc.page_count
+                meta["source"] = doc.source
+                out.append(LCDocument(id=chunk.id, page_content=chunk.text, metadata=meta))
+        return out
+
+    def transform_documents(
+        self, documents: Sequence[LCDocument], **kwargs: Any
+    ) -> Sequence[LCDocument]:
+        return self.split_documents(documents)

@@ -1,0 +1,94 @@
+"""``LayoutNodeParser``: layout chunks as LlamaIndex nodes, for ``IngestionPipeline``.
+
+Works on the page Documents of ``DeepOCRReader(mode="pages")``: each carries its page JSON, so
+chunking needs no second engine run. Settings are pydantic fields, so the pipeline's cache key
+changes when they do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from llama_index.core.node_parser import NodeParser
+from llama_index.core.schema import BaseNode, Document, NodeRelationship, TextNode
+from pydantic import Field
+
+from deepocr_loaders.records import BULKY_KEYS, PAGE_JSON_KEY, document_from_records, page_id
+
+__all__ = ["LayoutNodeParser"]
+
+
+class LayoutNodeParser(NodeParser):
+    """Splits DeepOCR page Documents along headings, tables, figures and equations."""
+
+    max_tokens: int = Field(400, description="chunk budget in tokens")
+    min_tokens: int | None = Field(None, description="small neighbours merge up to this")
+    overlap_tokens: int = Field(0, description="tokens repeated between neighbouring chunks")
+    include_furniture: bool = Field(False, description="keep page headers/footers in chunks")
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "LayoutNodeParser"
+
+    def _parse_nodes(
+        self, nodes: Sequence[BaseNode], show_progress: bool = False, **kwargs: Any
+    ) -> list[BaseNode]:
+        from chunking import LayoutChunker
+
+        chunker = LayoutChunker(
+            self.max_tokens,
+            self.min_tokens,
+            overlap_tokens=self.overlap_tokens,
+            include_furniture=self.include_furniture,
+        )
+        ours = [n for n in nodes if PAGE_JSON_KEY in n.metadata]
+        foreign = [n for n in nodes if PAGE_JSON_KEY not in n.metadata]
+        if foreign:
+            raise ValueError(
+                f"LayoutNodeParser needs page Documents from DeepOCRReader(mode='pages'); "
+                f"{len(foreign)} node(s) lack the {PAGE_JSON_KEY!r} metadata "
+                f"(first: {foreign[0].node_id})"
+            )
+        by_page = {n.node_id: n for n in ours}
+        extras = {
+            n.node_id: {
+                k: v
+                for k, v in n.metadata.items()
+                if k not in BULKY_KEYS and k not in ("page", "page_label", "status")
+            }
+            for n in ours
+        }
+        out: list[BaseNode] = []
+        for doc in document_from_records(n.metadata for n in ours):
+            previous: TextNode | None = None
+            for chunk in chunker.chunk(doc):
+                meta = chunk.flat_metadata()
+                meta.pop("contextualized_text", None)
+                source = by_page.get(page_id(doc.sha256, int(chunk.metadata.get("page_start", 0))))
+                if source is not None:
+                    meta = {**extras[source.node_id], **meta}
+                meta.setdefault("page", meta.get("page_start", 0))
+                bulky = [k for k in meta if k in BULKY_KEYS]
+                node = TextNode(
+                    id_=chunk.id,
+                    text=chunk.text,
+                    metadata=meta,
+                    excluded_embed_metadata_keys=bulky,
+                    excluded_llm_metadata_keys=bulky,
+                )
+                if source is not None:
+                    node.relationships[NodeRelationship.SOURCE] = source.as_related_node_info()
+                if self.include_prev_next_rel and previous is not None:
+                    node.relationships[NodeRelationship.PREVIOUS] = previous.as_related_node_info()
+                    previous.relationships[NodeRelationship.NEXT] = node.as_related_node_info()
+                previous = node
+                out.append(node)
+        return out
+
+    def _postprocess_parsed_nodes(
+        self, nodes: list[BaseNode], parent_doc_map: dict[str, Document]
+    ) -> list[BaseNode]:
+        # The base class would copy each page's metadata (its whole page JSON) into every node
+        # and link neighbours by source page only; relationships are already set above.
+        return nodes

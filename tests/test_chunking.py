@@ -1,0 +1,528 @@
+"""LayoutChunker structure rules, one test (or a few) per rule, on hand-built documents."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+from chunk_docs import (
+    SENTENCE,
+    STATION_HEADER,
+    blk,
+    doc,
+    footer,
+    header,
+    heading,
+    para,
+    sample_document,
+    station_rows,
+    table,
+)
+
+from chunking import (
+    Chunk,
+    LayoutChunker,
+    default_token_count,
+    furniture_blocks,
+    numbering_depth,
+    resolve_token_counter,
+)
+from deepocr_loaders import BlockKind, Document
+
+
+def chunk(document: Document, **kw: object) -> list[Chunk]:
+    return LayoutChunker(**kw).chunk(document)  # type: ignore[arg-type]
+
+
+def containing(chunks: list[Chunk], needle: str) -> Chunk:
+    found = [c for c in chunks if needle in c.text]
+    assert found, f"{needle!r} in no chunk"
+    return found[0]
+
+
+# -- headings -------------------------------------------------------------------------------
+
+
+def test_heading_path_is_a_real_hierarchy() -> None:
+    d = doc(
+        [
+            [
+                heading("Annual Report", 1),
+                para("Intro text."),
+                heading("Methods", 2),
+                para("Methods text."),
+                heading("Sampling", 3),
+                para("Sampling text."),
+                heading("Results", 2),
+                para("Results text."),
+            ]
+        ]
+    )
+    chunks = chunk(d, min_tokens=0)
+    assert containing(chunks, "Intro text.").heading_path == ["Annual Report"]
+    assert containing(chunks, "Sampling text.").heading_path == [
+        "Annual Report",
+        "Methods",
+        "Sampling",
+    ]
+    assert containing(chunks, "Results text.").heading_path == ["Annual Report", "Results"]
+    ctx = containing(chunks, "Sampling text.").contextualized_text
+    assert ctx.startswith("Annual Report > Methods > Sampling\n\n")
+
+
+def test_flat_heading_levels_nest_by_numbering() -> None:
+    # DeepSeek-OCR labels every heading sub_title (##): numbering restores the hierarchy.
+    d = doc(
+        [
+            [
+                heading("2. Sediment", 2),
+                para("Load text."),
+                heading("2.1 Rating curve", 2),
+                para("Curve text."),
+                heading("2.1.1 Fit", 2),
+                para("Fit text."),
+                heading("3. Turbidity", 2),
+                para("Turbidity text."),
+            ]
+        ]
+    )
+    chunks = chunk(d, min_tokens=0)
+    assert containing(chunks, "Fit text.").heading_path == [
+        "2. Sediment",
+        "2.1 Rating curve",
+        "2.1.1 Fit",
+    ]
+    assert containing(chunks, "Turbidity text.").heading_path == ["3. Turbidity"]
+    # Levels are normalised without a title: top sections are level 1, rendered as "#".
+    assert containing(chunks, "Load text.").text.startswith("# 2. Sediment")
+    assert "### 2.1.1 Fit" in containing(chunks, "Fit text.").text
+
+
+def test_consecutive_headings_nest_instead_of_overwriting() -> None:
+    d = doc([[heading("Part One", 2), heading("Background", 2), para("Body text.")]])
+    (only,) = chunk(d)
+    assert only.heading_path == ["Part One", "Background"]
+    assert only.text.startswith("# Part One\n\n## Background\n\nBody text.")
+
+
+def test_title_is_level_one_and_sections_never_share_a_chunk() -> None:
+    d = doc(
+        [
+            [
+                heading("Report", 1),
+                heading("A", 3),
+                para("alpha."),
+                heading("B", 3),
+                para("beta."),
+            ]
+        ]
+    )
+    chunks = chunk(d, max_tokens=400, min_tokens=100)
+    assert [c.heading_path for c in chunks] == [["Report", "A"], ["Report", "B"]]
+    assert chunks[0].text.startswith("# Report\n\n## A")
+
+
+@pytest.mark.parametrize(
+    "text,depth",
+    [("3 Results", 1), ("3.2 Fit", 2), ("3.2.1. Residuals", 3), ("A.1 Data", 2), ("IV. End", 1)],
+)
+def test_numbering_depth(text: str, depth: int) -> None:
+    assert numbering_depth(text) == depth
+
+
+def test_years_are_not_section_numbers() -> None:
+    assert numbering_depth("2024 Annual Report") == 0
+    assert numbering_depth("Results") == 0
+
+
+# -- tables ---------------------------------------------------------------------------------
+
+
+def long_table_doc(rows: int = 60) -> Document:
+    caption = blk(BlockKind.CAPTION, "Table 4: Station readings", label="table_caption")
+    return doc(
+        [[heading("Readings", 2), caption, table(STATION_HEADER, station_rows(rows))]],
+    )
+
+
+def test_long_table_splits_into_row_groups_that_repeat_the_header() -> None:
+    chunks = chunk(long_table_doc(), max_tokens=150, min_tokens=0)
+    assert len(chunks) > 2
+    header_line = "| Station | March | April | Status |"
+    rows_seen: list[str] = []
+    for i, c in enumerate(chunks):
+        assert c.metadata["kind"] == "table"
+        assert c.metadata["token_count"] <= 150
+        assert "Table 4: Station readings" in c.text  # the caption travels with every part
+        assert c.metadata["table_part"] == i + 1
+        assert c.metadata["table_parts"] == len(chunks)
+        lines = c.text.split("\n")
+        start = lines.index(header_line)
+        assert lines[start + 1] == "| --- | --- | --- | --- |"
+        rows_seen.extend(ln for ln in lines[start + 2 :] if ln.startswith("| AC-"))
+    # Every row whole, exactly once, in order.
+    assert rows_seen == [
+        f"| AC-{i:03d} | {i * 0.37:.2f} | {i * 1.13:.2f} | ok |" for i in range(60)
+    ]
+
+
+def test_small_table_stays_whole_with_caption() -> None:
+    (c,) = chunk(sample_document())[1:2]
+    assert c.metadata["kind"] == "table"
+    assert "Table 1: Mean discharge" in c.text
+    assert "| AC-12 (outlet) | 2.31 | 7.96 | 3.48 |" in c.text
+    assert c.heading_path[-1] == "1. Discharge by station"
+
+
+def test_table_continued_on_next_page_is_stitched() -> None:
+    first = table(STATION_HEADER, station_rows(8), y=400)
+    second = table(STATION_HEADER, station_rows(14, start=8), y=60)  # repeats its header
+    d = doc(
+        [
+            [heading("Readings", 2), para("Readings follow."), first, footer("1")],
+            [header(), second, para("After the table.", y=400), footer("2")],
+        ]
+    )
+    chunks = chunk(d, max_tokens=1000)
+    tab = containing(chunks, "AC-013")
+    assert "AC-000" in tab.text
+    assert tab.text.count("| Station |") == 1  # the repeated header row is dropped
+    assert {b["page"] for b in tab.metadata["boxes"]} == {0, 1}
+    assert tab.metadata["page_start"] == 0 and tab.metadata["page_end"] == 1
+    assert "p0-b2" in tab.metadata["block_ids"] and "p1-b1" in tab.metadata["block_ids"]
+
+
+def test_tables_with_own_caption_or_other_columns_are_not_stitched() -> None:
+    captioned = doc(
+        [
+            [table(STATION_HEADER, station_rows(3), y=400)],
+            [
+                blk(BlockKind.CAPTION, "Table 2: Other", label="table_caption"),
+                table(STATION_HEADER, station_rows(6, start=3), y=60),
+            ],
+        ]
+    )
+    # Two logical tables (each with its own header), even when packed into one chunk.
+    assert "\n".join(c.text for c in chunk(captioned)).count("| Station | March") == 2
+    other_cols = doc(
+        [
+            [table(STATION_HEADER, station_rows(3), y=400)],
+            [table(["A", "B"], [["x", "y"]], y=60)],
+        ]
+    )
+    chunks = chunk(other_cols, min_tokens=0, max_tokens=30)
+    assert not any("AC-000" in c.text and "| x | y |" in c.text for c in chunks)
+
+
+def test_pipe_table_without_html_is_split_by_rows_too() -> None:
+    rows = "\n".join(f"| r{i} | {i} |" for i in range(40))
+    md = f"| name | value |\n| --- | --- |\n{rows}"
+    chunks = chunk(doc([[blk(BlockKind.TABLE, md)]]), max_tokens=60, min_tokens=0)
+    assert len(chunks) > 1
+    assert all(c.text.startswith("| name | value |\n| --- | --- |") for c in chunks)
+
+
+# -- figures, equations, lists ------------------------------------------------------------
+
+
+def test_figure_travels_with_caption_and_crop() -> None:
+    d = doc(
+        [
+            [
+                heading("Turbidity", 2),
+                blk(BlockKind.FIGURE, "", (90, 200, 520, 500), image_path="crops/p0-b1.png"),
+                blk(BlockKind.CAPTION, "Figure 3: NTU at the outlet", label="image_caption"),
+            ]
+        ]
+    )
+    (c,) = chunk(d)
+    assert c.metadata["kind"] == "figure"
+    assert "![figure](crops/p0-b1.png)" in c.text
+    assert "Figure 3: NTU at the outlet" in c.text
+    assert c.metadata["image_paths"] == ["crops/p0-b1.png"]
+    assert c.metadata["block_ids"] == ["p0-b0", "p0-b1", "p0-b2"]
+
+
+def test_figure_always_yields_text() -> None:
+    bare = chunk(doc([[blk(BlockKind.FIGURE, "")]]))
+    assert bare and bare[0].text.strip() == "[figure]"
+    described = chunk(
+        doc([[blk(BlockKind.FIGURE, "", description="A line chart of turbidity rising in April.")]])
+    )
+    assert "turbidity rising in April" in described[0].text
+
+
+def test_caption_above_table_and_below_figure_go_to_the_right_neighbour() -> None:
+    d = doc(
+        [
+            [
+                blk(BlockKind.FIGURE, "", (90, 100, 520, 300)),
+                blk(BlockKind.CAPTION, "Figure 1: Gauge"),
+                blk(BlockKind.CAPTION, "Table 1: Levels"),
+                table(["a", "b"], [["1", "2"]]),
+            ]
+        ]
+    )
+    chunks = chunk(d, max_tokens=12, min_tokens=0)
+    assert "Figure 1: Gauge" in containing(chunks, "[figure]").text
+    assert "Table 1: Levels" in containing(chunks, "| 1 | 2 |").text
+
+
+def test_equation_stays_whole_and_with_its_introduction() -> None:
+    (c,) = chunk(sample_document())[2:3]
+    assert "rating curve in discharge Q" in c.text
+    assert "$$\nL = a \\, Q^{b}, \\quad b \\approx 1.6\n$$" in c.text
+    eq = "$$\n" + " + ".join(f"x_{{{i}}}" for i in range(200)) + "\n$$"
+    intro = SENTENCE * 30 + "The sum is:"
+    d = doc([[para(intro), blk(BlockKind.EQUATION, eq)]])
+    chunks = chunk(d, max_tokens=120, min_tokens=0)
+    whole = containing(chunks, "x_{0}")
+    assert eq in whole.text  # over the budget, still whole
+    assert "The sum is:" in whole.text
+    assert whole.metadata["kind"] == "equation"
+
+
+def test_list_items_stay_together() -> None:
+    items = [blk(BlockKind.LIST_ITEM, f"- item {i} about the creek") for i in range(6)]
+    d = doc([[heading("Checklist", 2), para("Bring these:"), *items, para("Then go.")]])
+    chunks = chunk(d, max_tokens=60, min_tokens=0)
+    holder = containing(chunks, "item 0")
+    assert all(f"- item {i} about the creek" in holder.text for i in range(6))
+    assert "- item 0 about the creek\n- item 1" in holder.text
+
+
+def test_long_list_splits_between_items() -> None:
+    items = [blk(BlockKind.LIST_ITEM, f"- item {i} " + "word " * 10) for i in range(30)]
+    chunks = chunk(doc([items]), max_tokens=60, min_tokens=0)
+    assert len(chunks) > 1
+    for c in chunks:
+        assert all(line.startswith("- item ") for line in c.text.split("\n"))
+
+
+# -- breaks ---------------------------------------------------------------------------------
+
+
+def test_paragraph_cut_by_page_break_is_joined_with_boxes_on_both_pages() -> None:
+    d = doc(
+        [
+            [heading("Flow", 2), para("The peak arrived on the ninth of April and the", y=700)],
+            [header(), para("crest passed the outlet two days later.", y=60), footer("8")],
+        ],
+        labels=["vii", "viii"],
+    )
+    (c,) = chunk(d)
+    assert "and the crest passed the outlet" in c.text
+    assert [b["page"] for b in c.metadata["boxes"]] == [0, 0, 1]
+    assert c.metadata["page_label_start"] == "vii"
+    assert c.metadata["page_label_end"] == "viii"
+    assert c.metadata["pages"] == [0, 1]
+
+
+def test_paragraph_cut_by_column_break_is_joined() -> None:
+    left = para("In the left column the sentence runs to the bottom and", y=600, x1=300)
+    right = para("Continues at the top of the right column.", y=100, x0=320)
+    unrelated = para("A new paragraph starts here.", y=200, x0=320)
+    (only,) = chunk(doc([[left, right, unrelated]]))
+    assert "bottom and Continues at the top of the right column.\n\nA new paragraph" in only.text
+
+
+def test_hyphenated_word_across_a_page_break_is_rejoined_without_a_space() -> None:
+    # The hyphen is kept: it may be a real compound ("well-known"), and no character is lost.
+    d = doc([[para("the measure-", y=700)], [para("ments agree.", y=60)]])
+    assert "the measure-ments agree." in chunk(d)[0].text
+
+
+def test_finished_sentences_are_not_joined() -> None:
+    d = doc([[para("First paragraph ends.", y=700)], [para("Second starts anew.", y=60)]])
+    (c,) = chunk(d)
+    assert "ends.\n\nSecond" in c.text
+
+
+# -- furniture ------------------------------------------------------------------------------
+
+
+def furniture_doc() -> Document:
+    return doc(
+        [
+            [header(), heading("Intro", 2), para("Body one."), footer("1")],
+            [
+                header(),
+                para("Body two."),
+                blk(BlockKind.TEXT, "Page 2 of 9", (280, 760, 340, 774)),  # text-layer page no.
+            ],
+        ]
+    )
+
+
+def test_headers_footers_and_page_numbers_are_left_out_by_default() -> None:
+    d = furniture_doc()
+    text = "\n".join(c.text for c in chunk(d))
+    assert "Northwind" not in text and "Page 2 of 9" not in text
+    assert "Body one." in text and "Body two." in text
+    assert [b.text for b in furniture_blocks(d)] == [
+        "Northwind Field Report",
+        "1",
+        "Northwind Field Report",
+        "Page 2 of 9",
+    ]
+
+
+def test_furniture_can_be_kept() -> None:
+    text = "\n".join(c.text for c in chunk(furniture_doc(), include_furniture=True))
+    assert "Northwind Field Report" in text and "Page 2 of 9" in text
+
+
+def test_a_number_in_the_body_is_not_furniture() -> None:
+    d = doc([[para("42", y=300)]])
+    assert chunk(d)[0].text == "42"
+
+
+# -- sizes ----------------------------------------------------------------------------------
+
+
+def test_small_neighbours_merge_up_to_the_budget() -> None:
+    d = doc(
+        [[heading("Notes", 2), *(para(f"Note {i} is short.", y=100 + 30 * i) for i in range(8))]]
+    )
+    (c,) = chunk(d, max_tokens=200)
+    assert all(f"Note {i} is short." in c.text for i in range(8))
+    several = chunk(d, max_tokens=20, min_tokens=0)
+    assert len(several) > 1
+    assert all(c.metadata["token_count"] <= 20 for c in several)
+
+
+def test_long_paragraph_splits_between_sentences_within_budget() -> None:
+    d = doc([[para(SENTENCE * 40)]])
+    chunks = chunk(d, max_tokens=100, min_tokens=30)
+    assert len(chunks) >= 4
+    for c in chunks:
+        assert c.metadata["token_count"] <= 100
+        assert c.text.endswith("night.")
+    sizes = [c.metadata["token_count"] for c in chunks]
+    assert min(sizes) >= 30  # balanced: no scrap at the end
+
+
+def test_overlap_repeats_whole_sentences() -> None:
+    d = doc([[para(" ".join(f"Sentence number {i} is here." for i in range(60)))]])
+    chunks = chunk(d, max_tokens=80, min_tokens=0, overlap_tokens=20)
+    assert len(chunks) > 1
+    for prev, cur in itertools.pairwise(chunks):
+        assert cur.metadata["overlap_tokens"] > 0
+        first_sentence = cur.text.split(". ")[0] + "."
+        assert first_sentence in prev.text
+
+
+def test_bad_budgets_are_rejected() -> None:
+    with pytest.raises(ValueError):
+        LayoutChunker(max_tokens=0)
+    with pytest.raises(ValueError):
+        LayoutChunker(max_tokens=100, min_tokens=200)
+    with pytest.raises(ValueError):
+        LayoutChunker(max_tokens=100, overlap_tokens=100)
+
+
+# -- tokenizers -----------------------------------------------------------------------------
+
+
+class FakeTiktoken:
+    def encode_ordinary(self, text: str) -> list[int]:
+        return [0] * len(text.split())
+
+
+class FakeHF:
+    def __init__(self) -> None:
+        self.kwargs: dict[str, object] = {}
+
+    def encode(self, text: str, **kwargs: object) -> list[int]:
+        self.kwargs = kwargs
+        return [0] * (2 * len(text.split()))
+
+
+def test_token_counters() -> None:
+    assert default_token_count("Discharge peaked.") == 4  # "Discha" "rge" "peaked" "."
+    assert resolve_token_counter(FakeTiktoken())("a b c") == 3
+    hf = FakeHF()
+    assert resolve_token_counter(hf)("a b c") == 6
+    assert hf.kwargs == {"add_special_tokens": False}
+    assert resolve_token_counter(len)("abcd") == 4
+    with pytest.raises(TypeError):
+        resolve_token_counter(42)
+
+
+def test_budget_follows_the_given_tokenizer() -> None:
+    d = doc([[para(SENTENCE * 20)]])
+    by_words = chunk(d, max_tokens=50, min_tokens=0, tokenizer=FakeTiktoken())
+    by_double = chunk(d, max_tokens=50, min_tokens=0, tokenizer=FakeHF())
+    assert len(by_double) > len(by_words)
+    assert all(len(c.text.split()) <= 50 for c in by_words)
+
+
+# -- metadata and ids -----------------------------------------------------------------------
+
+REQUIRED = {
+    "chunk_index",
+    "kind",
+    "heading_path",
+    "headings",
+    "contextualized_text",
+    "token_count",
+    "page_start",
+    "page_end",
+    "page_label_start",
+    "page_label_end",
+    "pages",
+    "page_labels",
+    "page_width",
+    "page_height",
+    "page_sizes",
+    "boxes",
+    "block_ids",
+    "source",
+    "document_sha256",
+    "engine",
+}
+
+
+def test_every_chunk_carries_provenance() -> None:
+    d = sample_document()
+    chunks = chunk(d)
+    assert [c.metadata["kind"] for c in chunks] == ["text", "table", "mixed"]
+    for c in chunks:
+        md = c.metadata
+        assert set(md) >= REQUIRED
+        assert md["source"] == "field_report.pdf" and md["document_sha256"] == "f" * 64
+        assert md["engine"] == "recorded"
+        assert (md["page_width"], md["page_height"]) == (612.0, 792.0)
+        assert len(md["boxes"]) == len(md["block_ids"])
+        for box in md["boxes"]:
+            assert set(box) == {"page", "x0", "y0", "x1", "y1"}
+            assert 0 <= box["x0"] <= box["x1"] <= 612 and 0 <= box["y0"] <= box["y1"] <= 792
+
+
+def test_flat_metadata_is_scalar_only() -> None:
+    for c in chunk(sample_document()):
+        flat = c.flat_metadata()
+        assert all(isinstance(v, (str, int, float, bool)) for v in flat.values())
+        assert json.loads(str(flat["boxes"])) == c.metadata["boxes"]
+        assert "table_part" not in flat and "image_paths" not in flat  # absent, never None
+        kept = c.flat_metadata(keep_scalar_lists=True, exclude=["contextualized_text"])
+        assert kept["block_ids"] == c.metadata["block_ids"]
+        assert isinstance(kept["boxes"], str) and "contextualized_text" not in kept
+
+
+def test_ids_are_deterministic_and_unique() -> None:
+    d = long_table_doc()
+    first = chunk(d, max_tokens=150)
+    again = chunk(Document.from_json(d.to_json()), max_tokens=150)
+    assert [c.id for c in first] == [c.id for c in again]
+    assert len({c.id for c in first}) == len(first)
+    other = long_table_doc()
+    other.sha256 = "1" * 64
+    assert not {c.id for c in first} & {c.id for c in chunk(other, max_tokens=150)}
+    assert [c.id for c in chunk(d, max_tokens=100)] != [c.id for c in first]
+
+
+def test_empty_document_gives_no_chunks() -> None:
+    assert chunk(doc([[]])) == []
+    assert chunk(doc([[header(), footer("1")]])) == []

@@ -1,0 +1,124 @@
+"""LlamaIndex end to end: SimpleDirectoryReader with the reader, IngestionPipeline with the
+node parser, real framework objects throughout."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("llama_index.core")
+
+from integration_docs import make_pdf, recorded_options
+from llama_index.core import SimpleDirectoryReader
+from llama_index.core.ingestion import IngestionPipeline
+from llama_index.core.schema import MetadataMode, NodeRelationship
+
+from llamaindex_reader import DeepOCRReader, LayoutNodeParser
+
+
+def _reader(**kwargs: object) -> DeepOCRReader:
+    return DeepOCRReader(engine="recorded", engine_options=recorded_options(), **kwargs)
+
+
+@pytest.fixture()
+def folder(tmp_path: Path) -> Path:
+    make_pdf(tmp_path / "a.pdf", "Alpha")
+    make_pdf(tmp_path / "b.pdf", "Beta")
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.7\n this is not really a pdf")
+    return tmp_path
+
+
+def test_simple_directory_reader_chunks(folder: Path) -> None:
+    docs = SimpleDirectoryReader(
+        input_dir=str(folder), file_extractor={".pdf": _reader()}
+    ).load_data()
+    # The corrupt file is skipped by SimpleDirectoryReader; the two good ones are chunked.
+    sources = {d.metadata["source"] for d in docs}
+    assert sources == {str(folder / "a.pdf"), str(folder / "b.pdf")}
+    for doc in docs:
+        for value in doc.metadata.values():
+            assert isinstance(value, (str, int, float)), value
+        assert "boxes" in doc.excluded_embed_metadata_keys
+        assert "boxes" in doc.excluded_llm_metadata_keys
+        assert json.loads(doc.metadata["boxes"])
+        assert "file_path" in doc.metadata  # SimpleDirectoryReader's extra_info merged in
+    table = next(d for d in docs if "AC-12" in d.text)
+    assert table.metadata["headings"].endswith("Discharge")
+    assert "boxes" not in table.get_content(MetadataMode.EMBED)
+    # Page numbers in footers are not chunk text.
+    assert all(d.text.strip() not in ("1", "2") for d in docs)
+    # Stable ids: a second read gives the same ids.
+    again = SimpleDirectoryReader(
+        input_dir=str(folder), file_extractor={".pdf": _reader()}
+    ).load_data()
+    assert [d.id_ for d in again] == [d.id_ for d in docs]
+
+
+def test_pages_mode_and_extra_info(tmp_path: Path) -> None:
+    pdf = make_pdf(tmp_path / "a.pdf", "Alpha")
+    docs = _reader(mode="pages").load_data(pdf, extra_info={"team": "hydro"})
+    assert [d.metadata["page"] for d in docs] == [0, 1]
+    assert [d.metadata["page_label"] for d in docs] == ["1", "2"]
+    assert all(d.metadata["team"] == "hydro" and d.metadata["total_pages"] == 2 for d in docs)
+    assert "# Alder Creek Survey" in docs[0].text
+
+
+def test_reader_pickles_without_engine(tmp_path: Path) -> None:
+    reader = _reader()
+    reader.load_data(make_pdf(tmp_path / "a.pdf", "Alpha"))
+    assert reader._engine is not None
+    clone = pickle.loads(pickle.dumps(reader))
+    assert clone._engine is None
+    assert clone.engine_options == reader.engine_options
+    assert clone.load_data(tmp_path / "a.pdf")
+
+
+def test_num_workers_spawned_processes(folder: Path) -> None:
+    (folder / "broken.pdf").unlink()
+    docs = SimpleDirectoryReader(
+        input_dir=str(folder), file_extractor={".pdf": _reader()}
+    ).load_data(num_workers=2)
+    assert {d.metadata["file_name"] for d in docs} == {"a.pdf", "b.pdf"}
+
+
+def test_read_through_fsspec(tmp_path: Path) -> None:
+    fsspec = pytest.importorskip("fsspec")
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/docs/a.pdf", make_pdf(tmp_path / "a.pdf", "Alpha").read_bytes())
+    docs = _reader(mode="pages").load_data("/docs/a.pdf", fs=fs)
+    assert docs[0].metadata["source"] == "/docs/a.pdf"
+
+
+def test_aload_data(tmp_path: Path) -> None:
+    pdf = make_pdf(tmp_path / "a.pdf", "Alpha")
+    reader = _reader()
+    docs = asyncio.run(reader.aload_data(pdf))
+    assert [d.id_ for d in docs] == [d.id_ for d in reader.load_data(pdf)]
+
+
+def test_ingestion_pipeline_with_node_parser(tmp_path: Path) -> None:
+    pages = _reader(mode="pages").load_data(make_pdf(tmp_path / "a.pdf", "Alpha"))
+    parser = LayoutNodeParser(max_tokens=64)
+    nodes = IngestionPipeline(transformations=[parser]).run(documents=pages)
+    assert nodes
+    assert all("deepocr_page" not in n.metadata for n in nodes)
+    first, second = nodes[0], nodes[1]
+    assert first.relationships[NodeRelationship.SOURCE].node_id == pages[0].id_
+    assert first.relationships[NodeRelationship.NEXT].node_id == second.node_id
+    assert second.relationships[NodeRelationship.PREVIOUS].node_id == first.node_id
+    sediment = next(n for n in nodes if "Sediment load" in n.get_content())
+    assert sediment.metadata["page"] == 1
+    assert sediment.relationships[NodeRelationship.SOURCE].node_id == pages[1].id_
+    # Settings are pydantic fields: a different budget is a different cache key.
+    assert LayoutNodeParser(max_tokens=64).to_dict() != LayoutNodeParser(max_tokens=32).to_dict()
+
+
+def test_node_parser_rejects_foreign_documents() -> None:
+    from llama_index.core import Document
+
+    with pytest.raises(ValueError, match="DeepOCRReader"):
+        LayoutNodeParser().get_nodes_from_documents([Document(text="plain")])
