@@ -180,6 +180,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         except DeepOCRError as exc:
             report.file_errors.append(str(exc))
             continue
+        if args.crop_figures:
+            _crop_figures(path, doc, out, args)
         (out / f"{path.stem}.md").write_text(doc.to_markdown(), encoding="utf-8")
         (out / f"{path.stem}.json").write_text(doc.to_json(indent=2), encoding="utf-8")
         report.add_document(doc)
@@ -187,6 +189,17 @@ def _cmd_convert(args: argparse.Namespace) -> int:
             print(f"{path} -> {out / path.stem}.md, .json ({len(doc.pages)} pages)")
     report.print()
     return report.exit_code()
+
+
+def _crop_figures(path: Path, doc: Document, out: Path, args: argparse.Namespace) -> None:
+    """Save figure regions as images next to the Markdown, which then links them."""
+    from .figures import crop_figures
+
+    with open_source(path, password=args.password) as src:
+        for page in doc.pages:
+            if any(b.kind is BlockKind.FIGURE and b.bbox for b in page.blocks):
+                image = src.render(page.index, args.dpi).image
+                crop_figures(page, image, out, stem=path.stem)
 
 
 def _cmd_chunk(args: argparse.Namespace) -> int:
@@ -419,6 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
     convert = sub.add_parser("convert", help="PDFs/images -> Markdown + JSON")
     convert.add_argument("inputs", nargs="+", help="files or folders")
     convert.add_argument("-o", "--out", default="out", help="output folder (default: out)")
+    convert.add_argument(
+        "--crop-figures", action="store_true", help="save figure regions as images, linked"
+    )
     _add_engine_args(convert)
     convert.set_defaults(func=_cmd_convert)
 

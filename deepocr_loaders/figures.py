@@ -3,7 +3,8 @@
 File names are built from a sanitised stem, the page number and the block's reading order, and
 every file is written inside the chosen output folder, never elsewhere (a stem such as
 ``../../x`` cannot escape it). Each cropped block gets ``metadata["image_path"]``, the file name
-relative to the folder, which :meth:`Page.render_markdown` turns into ``![figure](...)``.
+relative to the folder, which Markdown rendering turns into ``![figure](...)``; the page's
+stored ``markdown`` is rebuilt so :meth:`Document.to_markdown` links the files.
 """
 
 from __future__ import annotations
@@ -72,4 +73,6 @@ def crop_figures(
             raise DeepOCRError(f"could not write figure {target}: {exc}") from exc
         block.metadata["image_path"] = name
         written.append(target)
+    if written:  # the stored Markdown predates the crops: rebuild it so it links them
+        page.markdown = page.render_markdown()
     return written

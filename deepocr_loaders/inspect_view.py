@@ -100,7 +100,7 @@ def _html(
             )
             heading = html.escape(str(meta.get("headings", "")))
             rows.append(
-                f'<section><h3>{html.escape(str(chunk.get("id", "")))}</h3>'
+                f"<section><h3>{html.escape(str(chunk.get('id', '')))}</h3>"
                 f'<p class="path">{heading}</p><pre>{html.escape(str(chunk.get("text", "")))}'
                 f"</pre>{figures}</section>"
             )

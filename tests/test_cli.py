@@ -60,6 +60,18 @@ def test_convert_writes_markdown_and_json(tmp_path: Path) -> None:
     assert [p.index for p in doc.pages] == [0, 1]
 
 
+def test_convert_crops_figures(tmp_path: Path) -> None:
+    from deepocr_loaders.cli import make_sample_pdf
+
+    make_sample_pdf(tmp_path / "sample.pdf")
+    out = tmp_path / "out"
+    args = ["convert", str(tmp_path / "sample.pdf"), "-o", str(out), "-q", "--crop-figures"]
+    assert main(args) == EXIT_OK
+    crops = sorted(out.glob("sample-p1-*.png"))
+    assert crops
+    assert f"]({crops[0].name})" in (out / "sample.md").read_text(encoding="utf-8")
+
+
 def test_chunk_to_jsonl_and_page_range(tmp_path: Path) -> None:
     pdf = _text_pdf(tmp_path / "book.pdf", pages=3)
     out = tmp_path / "chunks.jsonl"

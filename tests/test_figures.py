@@ -35,7 +35,7 @@ def test_crops_figure_blocks_at_the_image_resolution(tmp_path: Path) -> None:
     expected_w = round((500 - 100) / 999 * 612 * 2)
     assert abs(crop.width - expected_w) <= 2
     assert crop.getpixel((crop.width // 2, crop.height // 2)) == (255, 0, 0)
-    md = page.render_markdown()  # type: ignore[attr-defined]
+    md = page.markdown  # type: ignore[attr-defined]
     assert "![figure](report-p3-1.png)" in md and "Figure 1: red" in md
 
 

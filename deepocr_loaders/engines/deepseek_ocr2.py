@@ -2,9 +2,10 @@
 
 How a run goes:
 
-* Pages are read in windows of ``bucket_window`` pages. A worker thread rasterises and
-  preprocesses the next window while the model generates for the current one, so the GPU does
-  not wait on the (CPU-bound, ~0.5 s/page) image processor.
+* Pages are read in windows of ``bucket_window`` pages. On an accelerator, worker threads
+  rasterise and preprocess the next window while the model generates for the current one, so
+  the GPU does not wait on the (CPU-bound, ~0.5 s/page) image processor. On a CPU device the
+  model and the processor would share the same cores, so preprocessing runs inline there.
 * Inside a window, pages are sorted by image-token count and cut into batches of
   ``batch_size``; each batch is one ``generate`` call with LEFT padding (right padding would
   put pad tokens between a prompt and its continuation and change the output).
@@ -113,6 +114,8 @@ class DeepseekOcr2Engine(Engine):
 
     ``model``: hub id (default ``deepseek-community/DeepSeek-OCR-2``), a local folder, or an
     already built model instance (then ``processor`` is required; used by the benchmark).
+    ``attn_implementation``: ``"auto"`` (SDPA; flash-attn 2 for the decoder on CUDA when
+    installed), or any value transformers accepts, e.g. a dict per sub-config.
     ``mode``: resolution mode name (see :mod:`.ocr2_modes`). ``batch_size``: pages per
     ``generate`` (default 16 on CUDA, 4 elsewhere). ``max_new_tokens``, ``ngram_size``,
     ``ngram_window``: the repetition guard. ``min_new_tokens`` forces a length (benchmarks).
@@ -128,7 +131,7 @@ class DeepseekOcr2Engine(Engine):
         processor: Any = None,
         device: str | torch.device | None = None,
         dtype: str | torch.dtype | None = None,
-        attn_implementation: str | dict[str, str] | None = "sdpa",
+        attn_implementation: str | dict[str, str] | None = "auto",
         mode: str | ResolutionMode = DEFAULT_MODE,
         batch_size: int | None = None,
         bucket_window: int | None = None,
@@ -364,7 +367,7 @@ class DeepseekOcr2Engine(Engine):
             whitelist=self._whitelist,
         )
         kwargs: dict[str, Any] = {
-            "max_new_tokens": settings.max_new_tokens,
+            "max_new_tokens": self._new_token_budget(settings.max_new_tokens, prompt_length),
             "do_sample": False,
             "num_beams": 1,
             "eos_token_id": self._eos_id,
@@ -375,12 +378,21 @@ class DeepseekOcr2Engine(Engine):
         if settings.repetition_penalty:
             kwargs["repetition_penalty"] = settings.repetition_penalty
         if self.min_new_tokens:
-            kwargs["min_new_tokens"] = min(self.min_new_tokens, settings.max_new_tokens)
+            kwargs["min_new_tokens"] = min(self.min_new_tokens, kwargs["max_new_tokens"])
         with torch.inference_mode():
             sequences = self.model.generate(**inputs, **kwargs)
         self.stats.generate_calls += 1
         self.stats.guard_fired += guard.fired
         return [self._split(row) for row in sequences[:, prompt_length:].tolist()]
+
+    def _new_token_budget(self, wanted: int, prompt_length: int) -> int:
+        """``wanted``, capped so prompt + output stay within the model's trained positions
+        (8192 for OCR-2; a 6-tile page already spends 1121 of them on image tokens)."""
+        text_config = getattr(self.model.config, "text_config", self.model.config)
+        limit = getattr(text_config, "max_position_embeddings", None)
+        if not isinstance(limit, int):
+            return wanted
+        return max(1, min(wanted, limit - prompt_length))
 
     def _split(self, row: list[int]) -> _Output:
         """Generated ids up to (not including) EOS, padding and BOS removed."""

@@ -8,7 +8,9 @@ loaded, so a folder or hub repo that only has those is refused with :class:`Mode
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,8 @@ __all__ = [
     "plan_device",
     "resolve_model_dir",
 ]
+
+log = logging.getLogger(__name__)
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 # Everything a model folder needs except pickle weights: what a hub download fetches.
@@ -150,12 +154,26 @@ def _pick_device(device: str | torch.device | None) -> torch.device:
     return torch.device("cpu")
 
 
+def resolve_attention(
+    requested: str | dict[str, str] | None, device: torch.device
+) -> str | dict[str, str] | None:
+    """``"auto"``: flash-attention 2 for the text decoder on CUDA when ``flash_attn`` is
+    installed (the vision tower stays on SDPA: SAM's relative-position bias rules flash out),
+    else SDPA everywhere. Anything else is passed to transformers as given."""
+    if requested != "auto":
+        return requested
+    if device.type == "cuda" and importlib.util.find_spec("flash_attn") is not None:
+        return {"": "sdpa", "vision_config": "sdpa", "text_config": "flash_attention_2"}
+    return "sdpa"
+
+
 def plan_device(
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
-    attn_implementation: str | dict[str, str] | None = "sdpa",
+    attn_implementation: str | dict[str, str] | None = "auto",
 ) -> DevicePlan:
-    """CUDA (bf16 + SDPA), else MPS (bf16), else CPU (float32), unless told otherwise."""
+    """CUDA (bf16 + SDPA, flash-attn for the decoder where installed), else MPS (bf16), else
+    CPU (float32), unless told otherwise."""
     dev = _pick_device(device)
     if isinstance(dtype, str) and dtype != "auto":
         try:
@@ -170,7 +188,7 @@ def plan_device(
         dt = torch.bfloat16
     else:
         dt = torch.float32  # CPU bf16 matmuls are slow on most CPUs and lose precision
-    return DevicePlan(dev, dt, attn_implementation)
+    return DevicePlan(dev, dt, resolve_attention(attn_implementation, dev))
 
 
 def load_safetensors_model(
@@ -201,7 +219,15 @@ def load_safetensors_model(
     try:
         model = model_class.from_pretrained(folder, **kwargs)
     except Exception as exc:  # transformers raises OSError/ValueError/RuntimeError variously
-        raise ModelLoadError(f"{folder}: could not load the model: {exc}") from exc
+        if plan.attn_implementation in (None, "sdpa"):
+            raise ModelLoadError(f"{folder}: could not load the model: {exc}") from exc
+        # A kernel choice (flash-attn build, unsupported sub-model) must not cost the run.
+        log.warning(
+            "loading with attention %r failed (%s); using sdpa", plan.attn_implementation, exc
+        )
+        return load_safetensors_model(
+            folder, model_class, DevicePlan(plan.device, plan.dtype, "sdpa")
+        )
     return model.to(plan.device).eval()
 
 
