@@ -41,18 +41,35 @@ class _Piece:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _boxes(block: Block) -> list[dict[str, float]]:
+    """The block's boxes as ``{page, x0, y0, x1, y1}``, points rounded to 0.01."""
+    return [
+        {
+            "page": block.page_index,
+            "x0": round(box.x0, 2),
+            "y0": round(box.y0, 2),
+            "x1": round(box.x1, 2),
+            "y1": round(box.y1, 2),
+        }
+        for box in block.boxes or ([block.bbox] if block.bbox is not None else [])
+    ]
+
+
 class LayoutChunker:
     """Chunks a :class:`~deepocr_loaders.Document` along its layout.
 
-    ``max_tokens`` is the budget per chunk (only a single table row, equation or word over the
-    budget can exceed it). ``min_tokens`` (default 120, or 30% of a smaller budget): a chunk
-    below it merges with the previous chunk of its section when the pair fits the budget, and
-    an oversized paragraph is cut into balanced pieces rather than leaving a scrap.
+    ``max_tokens`` is the budget per chunk; only what cannot be cut exceeds it: an equation, a
+    word, or a single table row with the header and caption it must carry.
+
+    ``min_tokens`` (default 120, or 30% of a smaller budget): a chunk below it merges with the
+    previous chunk of its section when the pair fits the budget, and an oversized paragraph is
+    cut into balanced pieces rather than leaving a scrap.
+
     ``overlap_tokens`` repeats the last whole sentences of a chunk at the start of the next one
-    when both are prose of the same section. ``tokenizer`` is any ``str -> int``
-    callable, a Hugging Face tokenizer or a tiktoken encoding (default: a fast approximation
-    that needs no download). ``include_furniture`` keeps page headers, footers and page numbers
-    in chunk text.
+    when both are prose of the same section. ``tokenizer`` is any ``str -> int`` callable, a
+    Hugging Face tokenizer or a tiktoken encoding (default: a fast approximation that needs no
+    download). ``include_furniture`` keeps page headers, footers and page numbers in chunk text
+    (:func:`chunking.furniture_blocks` lists them otherwise).
     """
 
     def __init__(
@@ -89,13 +106,13 @@ class LayoutChunker:
         return [_Piece(unit.kind, t, unit.blocks, n, unit.section, unit.path) for t, n in parts]
 
     def _table_pieces(self, unit: Unit, reserved: int) -> list[_Piece]:
-        assert unit.grid is not None
+        assert unit.table is not None
         before = "\n\n".join(unit.before)
         after = "\n\n".join(unit.after)
         notes = "\n\n".join(b.text.strip() for b in unit.notes)
         frame = (self.count(before) + 1 if before else 0) + (self.count(after) + 1 if after else 0)
         note_tokens = self.count(notes) + 1 if notes else 0
-        parts = split_table(unit.grid, self.max_tokens, self.count, reserved=frame + reserved)
+        parts = split_table(unit.table, self.max_tokens, self.count, reserved=frame + reserved)
         table_blocks = [b for b in unit.blocks if b not in unit.notes]
         pieces = []
         for k, (part, tokens) in enumerate(parts):
@@ -272,27 +289,16 @@ class LayoutChunker:
         engines: list[str],
     ) -> dict[str, Any]:
         blocks: list[Block] = []
-        seen: set[str] = set()
+        seen: set[int] = set()
         for piece in group:
             for b in piece.blocks:
-                if b.id not in seen:
-                    seen.add(b.id)
+                if id(b) not in seen:
+                    seen.add(id(b))
                     blocks.append(b)
         kinds = {_KIND_OF_UNIT[p.kind] for p in group if p.kind in _KIND_OF_UNIT}
         kind = kinds.pop() if len(kinds) == 1 else (ChunkKind.MIXED if kinds else ChunkKind.TEXT)
         path = list(group[0].path)
-        boxes = []
-        for b in blocks:
-            for box in b.boxes or ([b.bbox] if b.bbox is not None else []):
-                boxes.append(
-                    {
-                        "page": b.page_index,
-                        "x0": round(box.x0, 2),
-                        "y0": round(box.y0, 2),
-                        "x1": round(box.x1, 2),
-                        "y1": round(box.y1, 2),
-                    }
-                )
+        boxes = [box for b in blocks for box in _boxes(b)]
         page_ids = sorted({b.page_index for b in blocks})
         labels = [pages[i].label if i in pages else str(i + 1) for i in page_ids]
         sizes = [
@@ -318,7 +324,7 @@ class LayoutChunker:
             "page_height": sizes[0]["height"] if sizes else None,
             "page_sizes": sizes,
             "boxes": boxes,
-            "block_ids": [b.id for b in blocks],
+            "block_ids": [f"p{b.page_index}-b{b.order}" for b in blocks],
             "source": document.source,
             "document_sha256": document.sha256,
             "engine": ",".join(engine or engines) or None,

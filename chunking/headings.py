@@ -52,12 +52,17 @@ def heading_levels(blocks: Sequence[Block]) -> dict[int, int]:
     positions = [i for i, b in enumerate(blocks) if b.kind in HEADING_KINDS]
     if not positions:
         return {}
-    has_title = any(blocks[i].kind is BlockKind.TITLE for i in positions)
+    titles = {i for i in positions if blocks[i].kind is BlockKind.TITLE}
+    top = [i for i in positions if i not in titles and _hash_depth(blocks[i]) == 1]
+    if not titles and len(top) == 1 and top[0] == positions[0]:
+        # A lone "#" heading opening the document is its title (text layers say "heading").
+        titles = {top[0]}
+    has_title = bool(titles)
     raw: dict[int, int] = {}
     numbered: set[int] = set()
     for i in positions:
         block = blocks[i]
-        if block.kind is BlockKind.TITLE:
+        if i in titles:
             continue
         depth = numbering_depth(block.plain_text)
         if depth:
@@ -70,14 +75,14 @@ def heading_levels(blocks: Sequence[Block]) -> dict[int, int]:
     offset = 1 if has_title else 0
     levels: dict[int, int] = {}
     for i in positions:
-        if blocks[i].kind is BlockKind.TITLE:
+        if i in titles:
             levels[i] = 1
             continue
         level = ranks[raw[i]] + offset
         prev = i - 1
         if (
             prev in levels
-            and blocks[prev].kind is BlockKind.HEADING
+            and prev not in titles
             and level <= levels[prev]
             and not (i in numbered and prev in numbered)
         ):

@@ -51,8 +51,11 @@ def split_text(
     """Pieces of at most ``max_tokens`` (where a segment allows), cut between sentences (or
     lines for lists and code), of balanced size so that the last piece is not a scrap; each
     with its token count (the sum of its segments')."""
-    total = count(text) if total is None else total
-    if total <= max_tokens:
+    if total is None and len(text) <= 6 * max_tokens:
+        # Likely to fit: one count settles it. (Longer text is counted by sentence below,
+        # which for an additive counter sums to the same total.)
+        total = count(text)
+    if total is not None and total <= max_tokens:
         return [(text, total)]
     segments: list[tuple[str, int]] = []
     for seg in _segments(text, by_line):
@@ -62,6 +65,8 @@ def split_text(
         else:
             segments.append((seg, cost))
     whole = sum(c for _, c in segments)
+    if whole <= max_tokens:
+        return [(text, whole)]
     target = whole / max(-(-whole // max_tokens), 1)
     joiner = "\n" if by_line else " "
     pieces: list[tuple[str, int]] = []

@@ -12,10 +12,9 @@ import re
 from dataclasses import dataclass, field
 
 from deepocr_loaders.document import Block, BlockKind, Document, Page
-from deepocr_loaders.tables import TableGrid
 
 from .headings import HEADING_KINDS, heading_levels
-from .tables import block_grid, stitch_grids
+from .tables import TableLines, block_table, stitch_tables
 
 __all__ = ["Unit", "build_units", "furniture_blocks", "is_furniture"]
 
@@ -40,8 +39,8 @@ class Unit:
     path: tuple[str, ...]
     level: int = 0
     """Headings: normalised level (1 = title)."""
-    grid: TableGrid | None = None
-    """Tables: the (stitched) grid; ``text`` is then empty and parts are rendered later."""
+    table: TableLines | None = None
+    """Tables: the (stitched) table; ``text`` is then empty and parts are made later."""
     before: list[str] = field(default_factory=list)
     """Tables: caption text placed before the table in every part."""
     after: list[str] = field(default_factory=list)
@@ -92,7 +91,7 @@ def _wants(caption: Block) -> BlockKind | None:
     return None
 
 
-def _caption_targets(body: list[Block], tables: dict[int, TableGrid]) -> dict[int, int]:
+def _caption_targets(body: list[Block], tables: dict[int, TableLines]) -> dict[int, int]:
     """Position of each caption -> position of the table or figure it belongs to."""
     targets: dict[int, int] = {}
     for i, block in enumerate(body):
@@ -172,10 +171,10 @@ def build_units(document: Document, *, include_furniture: bool = False) -> list[
         for b in document.blocks
         if _has_content(b) and (include_furniture or not is_furniture(b, pages.get(b.page_index)))
     ]
-    tables: dict[int, TableGrid] = {}
+    tables: dict[int, TableLines] = {}
     for i, b in enumerate(body):
         if b.kind is BlockKind.TABLE:
-            grid = block_grid(b)
+            grid = block_table(b)
             if grid is not None:
                 tables[i] = grid
     targets = _caption_targets(body, tables)
@@ -273,7 +272,7 @@ def build_units(document: Document, *, include_furniture: bool = False) -> list[
 def _table_unit(
     body: list[Block],
     i: int,
-    tables: dict[int, TableGrid],
+    tables: dict[int, TableLines],
     targets: dict[int, int],
     captioned: set[int],
     section: int,
@@ -294,7 +293,7 @@ def _table_unit(
     ):
         j += 1
         members.append(j)
-        grid = stitch_grids(grid, tables[j])
+        grid = stitch_tables(grid, tables[j])
     caption_pos = sorted(k for k, t in targets.items() if t in members)
     before = [k for k in caption_pos if k < i]
     after = [k for k in caption_pos if k > i]
@@ -314,7 +313,7 @@ def _table_unit(
         blocks + notes,
         section,
         path,
-        grid=grid,
+        table=grid,
         before=[body[k].text.strip() for k in before],
         after=[body[k].text.strip() for k in after],
         notes=notes,

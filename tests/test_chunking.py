@@ -28,7 +28,7 @@ from chunking import (
     numbering_depth,
     resolve_token_counter,
 )
-from deepocr_loaders import BlockKind, Document
+from deepocr_loaders import Block, BlockKind, Document
 
 
 def chunk(document: Document, **kw: object) -> list[Chunk]:
@@ -121,6 +121,21 @@ def test_title_is_level_one_and_sections_never_share_a_chunk() -> None:
     chunks = chunk(d, max_tokens=400, min_tokens=100)
     assert [c.heading_path for c in chunks] == [["Report", "A"], ["Report", "B"]]
     assert chunks[0].text.startswith("# Report\n\n## A")
+
+
+def h1(text: str) -> Block:
+    """A level-1 heading that is not labelled a title (as text layers give it)."""
+    return blk(BlockKind.HEADING, f"# {text}", level=1)
+
+
+def test_a_lone_level_one_heading_opening_the_document_is_its_title() -> None:
+    # "# Manual" must not be replaced by "## 1. Pumps", which numbering puts at depth 1 too.
+    d = doc([[h1("Manual"), heading("1. Pumps", 2), heading("1.1 Seals", 3), para("Seal.")]])
+    (only,) = chunk(d)
+    assert only.heading_path == ["Manual", "1. Pumps", "1.1 Seals"]
+    # With several "#" headings, "#" is the section level and none becomes a title.
+    two = doc([[h1("A"), para("a."), h1("B"), para("b.")]])
+    assert [c.heading_path for c in chunk(two, min_tokens=0)] == [["A"], ["B"]]
 
 
 @pytest.mark.parametrize(

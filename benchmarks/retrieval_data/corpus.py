@@ -101,9 +101,7 @@ class Typesetter:
         assert self.page is not None
         self.page.insert_text((x, y), text, fontname=font[0], fontsize=font[1])
 
-    def _add(
-        self, kind: BlockKind, text: str, box: BBox, label: str, **kw: object
-    ) -> Block:
+    def _add(self, kind: BlockKind, text: str, box: BBox, label: str, **kw: object) -> Block:
         blocks = self.pages[-1]
         block = Block(
             kind=kind,
@@ -185,7 +183,9 @@ class Typesetter:
             for r, row in enumerate([header, *part]):
                 font = ("hebo", 8.5) if r == 0 else ("helv", 8.5)
                 for c, cell in enumerate(row):
-                    rect = pymupdf.Rect(LEFT + c * width, self.y, LEFT + (c + 1) * width, self.y + row_h)
+                    rect = pymupdf.Rect(
+                        LEFT + c * width, self.y, LEFT + (c + 1) * width, self.y + row_h
+                    )
                     assert self.page is not None
                     self.page.draw_rect(rect, width=0.5)
                     self._line(cell, rect.x0 + 3, rect.y0 + 11, font)
@@ -194,7 +194,9 @@ class Typesetter:
             body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in part)
             html = f"<table>{head}{body}</table>"
             md = grid_to_markdown(html_table_to_grid(html))
-            placed.append(self._add(BlockKind.TABLE, md, BBox(LEFT, top, RIGHT, self.y), "table", html=html))
+            placed.append(
+                self._add(BlockKind.TABLE, md, BBox(LEFT, top, RIGHT, self.y), "table", html=html)
+            )
             self.y += 8
             if not rest:
                 return placed
@@ -382,7 +384,9 @@ def operations_manual(out: Path, rng: random.Random) -> CorpusDoc:
 
 SITES = [f"WQ-{i:03d}" for i in range(1, 91)]
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun"]
-MONTH_NAMES = dict(zip(MONTHS, ["January", "February", "March", "April", "May", "June"], strict=True))
+MONTH_NAMES = dict(
+    zip(MONTHS, ["January", "February", "March", "April", "May", "June"], strict=True)
+)
 TOPICS = [
     ("dissolved oxygen", "the Alder intake"),
     ("chlorine residual", "the Brook Lane reservoir"),
