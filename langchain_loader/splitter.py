@@ -50,6 +50,8 @@ class LayoutTextSplitter(BaseDocumentTransformer):
                 f"(with page JSON); {len(foreign)} Document(s) lack {PAGE_JSON_KEY!r}"
             )
         out: list[LCDocument] = []
+        # Pages that did not convert pass through unchanged: reported, never silently dropped.
+        problems = [d for d in documents if d.metadata.get("status", "ok") != "ok"]
         for doc in document_from_records(d.metadata for d in documents):
             for chunk in self.chunker.chunk(doc):
                 meta: dict[str, Any] = (
@@ -61,6 +63,11 @@ class LayoutTextSplitter(BaseDocumentTransformer):
                 meta["total_pages"] = doc.page_count
                 meta["source"] = doc.source
                 out.append(LCDocument(id=chunk.id, page_content=chunk.text, metadata=meta))
+        for page_doc in problems:
+            meta = {k: v for k, v in page_doc.metadata.items() if k != PAGE_JSON_KEY}
+            out.append(
+                LCDocument(id=page_doc.id, page_content=page_doc.page_content, metadata=meta)
+            )
         return out
 
     def transform_documents(

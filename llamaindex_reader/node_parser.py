@@ -84,6 +84,20 @@ class LayoutNodeParser(NodeParser):
                     previous.relationships[NodeRelationship.NEXT] = node.as_related_node_info()
                 previous = node
                 out.append(node)
+        # Pages that did not convert pass through as their note: reported, never dropped.
+        for page_node in ours:
+            if page_node.metadata.get("status", "ok") != "ok":
+                meta = {k: v for k, v in page_node.metadata.items() if k != PAGE_JSON_KEY}
+                bulky = [k for k in meta if k in BULKY_KEYS]
+                node = TextNode(
+                    id_=page_node.node_id,
+                    text=page_node.get_content(),
+                    metadata=meta,
+                    excluded_embed_metadata_keys=bulky,
+                    excluded_llm_metadata_keys=bulky,
+                )
+                node.relationships[NodeRelationship.SOURCE] = page_node.as_related_node_info()
+                out.append(node)
         return out
 
     def _postprocess_parsed_nodes(

@@ -90,9 +90,6 @@ class DeepOCRReader(BasePydanticReader):
             return
         from chunking import LayoutChunker
 
-        for page in doc.problem_pages:
-            status = page.status.value
-            log.warning("%s page %s: %s (%s)", doc.source, page.label, status, page.error)
         chunker = LayoutChunker(
             self.max_tokens, self.min_tokens, overlap_tokens=self.overlap_tokens
         )
@@ -102,6 +99,13 @@ class DeepOCRReader(BasePydanticReader):
             meta.setdefault("page", meta.get("page_start", 0))
             meta.setdefault("total_pages", doc.page_count)
             yield self._li_document(chunk.id, chunk.text, {**extra, **meta})
+        # A page that did not convert still shows up, as a note with its status and error, so
+        # it can be found (filter on ``status``) instead of silently missing from the index.
+        for page in doc.problem_pages:
+            status = page.status.value
+            log.warning("%s page %s: %s (%s)", doc.source, page.label, status, page.error)
+            rec = page_record(doc, page, with_page_json=False)
+            yield self._li_document(rec.id, rec.text, {**extra, **rec.metadata})
 
     @staticmethod
     def _li_document(doc_id: str, text: str, metadata: dict[str, Any]) -> LIDocument:

@@ -123,3 +123,13 @@ def test_incremental_reindex_uses_source(tmp_path: Path) -> None:
     assert third["num_added"] > 0 and third["num_deleted"] == third["num_added"]
     hits = store.similarity_search("Sediment load", k=50)
     assert len(hits) == first["num_added"]
+
+
+def test_splitter_passes_problem_pages_through(tmp_path: Path) -> None:
+    pdf = make_pdf(tmp_path / "a.pdf", "Alpha", pages=3)  # the recording has 2 pages
+    pages = list(_loader(pdf).lazy_load())
+    assert pages[2].metadata["status"] == "failed"
+    chunks = LayoutTextSplitter(max_tokens=64).split_documents(pages)
+    failed = [c for c in chunks if c.metadata.get("status") == "failed"]
+    assert len(failed) == 1 and failed[0].id == pages[2].id
+    assert "deepocr_page" not in failed[0].metadata

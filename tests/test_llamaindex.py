@@ -122,3 +122,30 @@ def test_node_parser_rejects_foreign_documents() -> None:
 
     with pytest.raises(ValueError, match="DeepOCRReader"):
         LayoutNodeParser().get_nodes_from_documents([Document(text="plain")])
+
+
+def test_folder_with_scan_and_corrupt_file_reports_everything(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The real default engine ("auto") over born-digital, image-only and corrupt PDFs."""
+    import pymupdf
+
+    pdf = pymupdf.open()
+    pdf.new_page(width=612, height=792).insert_textbox(
+        pymupdf.Rect(72, 72, 540, 400), "Born digital text about river gauges. " * 20
+    )
+    scan = pdf.new_page(width=612, height=792)  # a picture of a page: needs OCR
+    pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 400, 400), 0)
+    pix.set_rect(pix.irect, (250, 250, 250))
+    scan.insert_image(scan.rect, pixmap=pix)
+    pdf.save(tmp_path / "mixed.pdf")
+    (tmp_path / "corrupt.pdf").write_bytes(b"%PDF-1.7\n truncated")
+    reader = DeepOCRReader()  # engine="auto"; no OCR engine can run here
+    docs = SimpleDirectoryReader(str(tmp_path), file_extractor={".pdf": reader}).load_data()
+    assert {d.metadata["file_name"] for d in docs} == {"mixed.pdf"}
+    ok = [d for d in docs if d.metadata.get("status", "ok") == "ok"]
+    problems = [d for d in docs if d.metadata.get("status", "ok") != "ok"]
+    assert ok and "river gauges" in ok[0].text
+    assert [(d.metadata["page"], d.metadata["status"]) for d in problems] == [(1, "needs_ocr")]
+    assert "needs_ocr" in problems[0].text
+    assert "needs_ocr" in caplog.text
