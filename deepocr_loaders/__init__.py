@@ -9,6 +9,7 @@ from . import cache
 from .cache import PageCache
 from .document import BBox, Block, BlockKind, Document, Page, PageStatus
 from .engines import Engine, PageInput, Task, available_engines, get_engine
+from .engines.ocr_need import OcrDecision, OcrNeedDetector, OcrReason
 from .errors import (
     CorruptFileError,
     DeepOCRError,
@@ -41,6 +42,9 @@ __all__ = [
     "GroundedParse",
     "ImageTooLargeError",
     "ModelLoadError",
+    "OcrDecision",
+    "OcrNeedDetector",
+    "OcrReason",
     "Page",
     "PageCache",
     "PageInput",

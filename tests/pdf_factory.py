@@ -21,6 +21,7 @@ __all__ = [
     "invisible_layer_pdf",
     "mixed_pdf",
     "no_tounicode_pdf",
+    "rotated_pdf",
     "spanning_table_pdf",
     "two_column_pdf",
 ]
@@ -237,6 +238,15 @@ def no_tounicode_pdf() -> bytes:
     for xref in range(1, doc.xref_length()):
         if doc.xref_get_key(xref, "ToUnicode")[0] != "null":
             doc.xref_set_key(xref, "ToUnicode", "null")
+    return _finish(doc)
+
+
+def rotated_pdf() -> bytes:
+    """A text page displayed turned by 90 degrees (/Rotate 90), as scanners' PDFs often are."""
+    doc = pymupdf.open()
+    page = _new_page(doc)
+    page.insert_textbox(pymupdf.Rect(72, 72, 540, 400), LEFT_COLUMN, fontsize=11)
+    page.set_rotation(90)
     return _finish(doc)
 
 

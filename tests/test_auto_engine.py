@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import pdf_factory as factory
 import pytest
@@ -152,3 +153,42 @@ def test_ocr_for_table_pages_without_ocr_keeps_the_text(mixed: bytes) -> None:
     assert page.status is PageStatus.NEEDS_OCR
     assert page.metadata["ocr_reason"] == "tables" and "table region" in (page.error or "")
     assert "Quarterly Field Report" in page.markdown
+
+
+@pytest.mark.slow
+def test_with_the_deepseek_ocr2_engine(
+    mixed: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real OCR engine by name (a tiny random-weight model on the CPU) takes the scan."""
+    pytest.importorskip("transformers")
+    import tiny_ocr2
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = tiny_ocr2.save_tiny_model(tmp_path / "tiny-ocr2")
+    options = {"local_files_only": True, "device": "cpu", "mode": "small", "max_new_tokens": 6}
+    doc = convert(
+        mixed,
+        ocr_engine="deepseek-ocr-2",
+        model=str(model),
+        ocr_options={**options, "retry_truncated": False},
+        pages="1-2",
+        dpi=36,
+    )
+    text, scan = doc.pages
+    assert (text.engine, text.metadata["route"], text.status) == (
+        "text-layer",
+        "text-layer",
+        PageStatus.OK,
+    )
+    assert (scan.engine, scan.metadata["route"]) == ("deepseek-ocr-2", "ocr")
+    assert scan.metadata["ocr_reason"] == "no_text" and scan.raw_output is not None
+    # The tiny model never ends its output: the page is kept, marked truncated.
+    assert scan.status is PageStatus.TRUNCATED
+
+
+def test_text_lost_in_layout_goes_to_ocr() -> None:
+    outputs = {0: "<|ref|>text<|/ref|><|det|>[[0, 0, 999, 999]]<|/det|>\nAlpha column opens"}
+    doc = convert(factory.rotated_pdf(), ocr_engine="recorded", ocr_options={"outputs": outputs})
+    (page,) = doc.pages
+    assert (page.metadata["route"], page.metadata["ocr_reason"]) == ("ocr", "text_lost")
+    assert page.ok and page.markdown == "Alpha column opens"

@@ -183,3 +183,23 @@ def test_tex_accents_and_quotes_are_joined() -> None:
 
     assert _fix_tex_text("J´an Min´aˇc, na¨ıve ‘‘quoted’’") == "Ján Mináč, naïve “quoted”"
     assert _fix_tex_text("it’s plain ´ text") == "it’s plain ´ text"
+
+
+def test_lost_page_of_a_repaired_file_fails_rather_than_reads_blank() -> None:
+    from deepocr_loaders.engines import PageInput
+    from deepocr_loaders.sources import PdfSource, open_source
+
+    with open_source(factory.blank_pdf()) as src:
+        assert isinstance(src, PdfSource)
+        src.missing_pages = frozenset({0})  # as PdfSource marks them for a repaired file
+        (page,) = TextLayerEngine().run([PageInput(src, 0, "1", 612, 792)])
+    assert page.status is PageStatus.FAILED and "missing" in (page.error or "")
+
+
+def test_text_lost_by_the_layout_pass_is_flagged() -> None:
+    (page,) = convert(factory.rotated_pdf(), engine="text-layer").pages
+    assert (page.width, page.height) == (792, 612)  # as displayed
+    assert page.status is PageStatus.NEEDS_OCR
+    decision = page.metadata["ocr_decision"]
+    assert page.metadata["ocr_reason"] == "text_lost" and decision["needs_ocr"]
+    assert decision["metrics"]["layout_chars"] < decision["metrics"]["visible_chars"] / 2

@@ -133,7 +133,7 @@ class AutoEngine(Engine):
         passing = [inp for inp in batch if not decisions[id(inp)].needs_ocr]
         pages: dict[int, Page] = {}
         for inp, page in zip(passing, self.text.convert(passing, decisions), strict=True):
-            pages[id(inp)] = page
+            pages[id(inp)] = page  # convert() may have turned the decision into text_lost
             forced = self._forced_by_content(page)
             if forced is not None:
                 decisions[id(inp)] = forced

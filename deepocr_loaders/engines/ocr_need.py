@@ -18,8 +18,9 @@ a sentence saying why, and the measurements behind it. Reasons, in the order the
   images or vector graphics;
 * ``text_ok``: the text layer is good.
 
-Two more reasons are assigned by the ``auto`` engine after the layout pass: ``formulas`` and
-``tables`` (OCR forced for pages with those), and ``not_pdf`` for image inputs.
+More reasons are assigned after the layout pass: ``text_lost`` (the page has text but the layout
+result kept little of it, e.g. text rotated by the page's /Rotate), ``formulas`` and ``tables``
+(``auto`` options forcing OCR for pages with those), and ``not_pdf`` for image inputs.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class OcrReason(str, Enum):
     INVISIBLE_TEXT = "invisible_text"
     IMAGE_PAGE = "image_page"
     IMAGE_TEXT = "image_text"
+    TEXT_LOST = "text_lost"
     FORMULAS = "formulas"
     TABLES = "tables"
     NOT_PDF = "not_pdf"

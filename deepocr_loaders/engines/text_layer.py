@@ -126,6 +126,26 @@ def _fix_tex_text(text: str) -> str:
     return text
 
 
+def _text_lost(decision: OcrDecision, blocks: list[Block]) -> OcrDecision | None:
+    """A ``text_lost`` decision when the layout result kept under half of the page's visible
+    text (PyMuPDF4LLM reads horizontal lines only, so text turned by /Rotate vanishes)."""
+    visible = int(decision.metrics.get("visible_chars", 0))
+    if decision.needs_ocr or visible < 20:
+        return None
+    kept = sum(len("".join(b.text.split())) for b in blocks)
+    if kept >= visible / 2:
+        return None
+    metrics = {**decision.metrics, "layout_chars": kept}
+    return OcrDecision(
+        True,
+        OcrReason.TEXT_LOST,
+        f"the layout pass kept {kept} of the page's {visible} visible characters "
+        "(rotated or vertical text)",
+        False,
+        metrics,
+    )
+
+
 def _has_spans(html: str) -> bool:
     return any(int(m.group(1)) > 1 for m in _SPAN_ATTR_RE.finditer(html))
 
@@ -265,6 +285,10 @@ class TextLayerEngine(Engine):
                 page.blocks = self._blocks(inp, parsed[key], state)
                 exclude = frozenset() if self.furniture else _FURNITURE
                 page.markdown = blocks_to_markdown(page.blocks, exclude=exclude)
+                lost = _text_lost(decision, page.blocks)
+                if lost is not None:
+                    decision = decisions[id(inp)] = lost  # the caller sees the new decision
+                    page.metadata.update(decision_metadata(decision, "needs_ocr"))
             if decision.needs_ocr and page.status is PageStatus.OK:
                 page.status = PageStatus.NEEDS_OCR
                 page.error = f"{decision.message}; {not_ocred}"
