@@ -163,8 +163,12 @@ def html_table_to_grid(html: str) -> TableGrid:
                         grid[rr].append(None)
                     grid[rr][cc] = text
             c += cell.colspan
-        if not header_rows and r == 0 and row and all(cell.header for cell in row):
-            header_rows = 1
+    if not header_rows:
+        # Without <thead>, the leading rows made only of <th> cells are the header.
+        for row in parser.rows:
+            if not row or not all(cell.header for cell in row):
+                break
+            header_rows += 1
     if not header_rows and parser.rows and any(c.colspan > 1 for c in parser.rows[0]):
         # A first row that groups columns (colspan) with cells spanning down (rowspan) is a
         # multi-row header even without <th>: the rowspan says how many rows it covers.

@@ -81,3 +81,12 @@ def test_cell_text_survives(rows: list[list[str]]) -> None:
 def test_never_raises(text: str) -> None:
     html_tables_to_markdown("<table>" + text)
     html_table_to_grid(text)
+
+
+def test_leading_th_rows_form_a_multi_row_header() -> None:
+    grid = html_table_to_grid(
+        '<table><tr><th rowspan="2">Station</th><th colspan="2">Month</th></tr>'
+        "<tr><th>March</th><th>April</th></tr><tr><td>AC-01</td><td>1</td><td>2</td></tr></table>"
+    )
+    assert grid.header_rows == 2
+    assert grid_to_markdown(grid).splitlines()[0] == "| Station | Month March | Month April |"
