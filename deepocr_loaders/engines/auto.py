@@ -108,6 +108,24 @@ class AutoEngine(Engine):
         self._own_ocr = False
         self._ocr_unavailable: str | None = None
 
+    def cache_identity(self) -> dict[str, Any]:
+        """The text-layer settings plus which OCR engine (and options) pages may go to."""
+        spec = self._ocr_spec
+        if isinstance(spec, Engine):
+            ocr: Any = spec.cache_identity()
+        else:
+            # Credentials change nothing in the output and must not reach the cache file.
+            secret = ("api_key", "token", "password")
+            options = {k: v for k, v in self.ocr_options.items() if k not in secret}
+            ocr = {"engine": spec or DEFAULT_OCR_ENGINE, "options": options}
+        return {
+            "engine": self.name,
+            "text": self.text.cache_identity(),
+            "ocr": ocr,
+            "ocr_formulas": self.ocr_formulas,
+            "ocr_tables": self.ocr_tables,
+        }
+
     # ------------------------------------------------------------------------------- engine API
 
     def run(self, pages: Iterable[PageInput], task: Task | str = Task.MARKDOWN) -> Iterator[Page]:

@@ -18,6 +18,7 @@ structure tree in the open ``pymupdf.Document`` (in memory only; renders look th
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import unicodedata
@@ -205,6 +206,21 @@ class TextLayerEngine(Engine):
         self._states: dict[int, _DocState] = {}
 
     # ------------------------------------------------------------------------------- engine API
+
+    def cache_identity(self) -> dict[str, Any]:
+        """Options and library versions that change the output (batch size does not)."""
+        import pymupdf
+        import pymupdf4llm
+
+        return {
+            "engine": self.name,
+            "html_tables": self.html_tables,
+            "picture_text": self.picture_text,
+            "furniture": self.furniture,
+            "detector": dataclasses.asdict(self.detector) if self.detector else None,
+            "pymupdf": pymupdf.VersionBind,
+            "pymupdf4llm": getattr(pymupdf4llm, "__version__", ""),
+        }
 
     def run(self, pages: Iterable[PageInput], task: Task | str = Task.MARKDOWN) -> Iterator[Page]:
         it = iter(pages)
