@@ -8,8 +8,11 @@ Writes per-page Markdown in the scorer's naming (``<pdf>_pg<N>_repeat1.md``) for
 into a temporary bench folder (``pdfs`` and the ``*.jsonl`` files are symlinks, nothing is
 copied), then scores every candidate with ``olmocr.bench.benchmark.evaluate_candidate``:
 
-* ``text_layer``: our ``engine="text-layer"``, page headers/footers left out of the Markdown;
-* ``text_layer_html``: the same with ``html_tables=True``;
+* ``text_layer``: our ``engine="text-layer"`` with its defaults (HTML tables, XY-cut reading
+  order), page headers/footers left out of the Markdown;
+* ``text_layer_grid``: the same with ``html_tables=False`` (the layout model's cell grid);
+* ``text_layer_layout_order``: the same with ``reading_order="layout"`` (the layout model's
+  order, as pymupdf4llm);
 * ``pymupdf4llm``: ``pymupdf4llm.to_markdown`` with its defaults;
 * ``pymupdf4llm_nohf``: ``pymupdf4llm.to_markdown(header=False, footer=False)``;
 * ``olmocr_pipeline``: olmOCR's own (VLM) outputs shipped with the sample, for reference.
@@ -175,7 +178,8 @@ def main() -> int:
     pdfs = _pdf_names(bench / "pdfs")
 
     ours = write_ours(bench, work / "text_layer", pdfs)
-    ours_html = write_ours(bench, work / "text_layer_html", pdfs, html_tables=True)
+    ours_grid = write_ours(bench, work / "text_layer_grid", pdfs, html_tables=False)
+    write_ours(bench, work / "text_layer_layout_order", pdfs, reading_order="layout")
     t_p4l = write_pymupdf4llm(bench, work / "pymupdf4llm", pdfs)
     write_pymupdf4llm(bench, work / "pymupdf4llm_nohf", pdfs, header=False, footer=False)
 
@@ -186,12 +190,13 @@ def main() -> int:
         if (pdf, page) in ocr_pages:
             print(f"  {pdf} p{page}: {reason}")
     print(
-        f"conversion time: text_layer {ours['seconds']:.1f} s, text_layer_html "
-        f"{ours_html['seconds']:.1f} s, pymupdf4llm {t_p4l:.1f} s"
+        f"conversion time: text_layer {ours['seconds']:.1f} s, text_layer_grid "
+        f"{ours_grid['seconds']:.1f} s, pymupdf4llm {t_p4l:.1f} s"
     )
     candidates = [
         "text_layer",
-        "text_layer_html",
+        "text_layer_grid",
+        "text_layer_layout_order",
         "pymupdf4llm",
         "pymupdf4llm_nohf",
         "olmocr_pipeline",

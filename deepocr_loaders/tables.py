@@ -185,24 +185,16 @@ def _md_cell(text: str) -> str:
 
 
 def grid_to_markdown(grid: TableGrid) -> str:
-    """A GitHub pipe table. With no header rows in the HTML, the first row serves as the header,
-    since Markdown requires one."""
+    """A GitHub pipe table: the first row is the Markdown header (with no header in the HTML,
+    since Markdown requires one). Further header rows follow as ordinary rows, cell for cell,
+    so each cell keeps its column; ``TableGrid.header_rows`` still says how many rows head it
+    (the chunker repeats them all)."""
     if not grid.rows or grid.n_cols == 0:
         return ""
     n = grid.n_cols
-    header_count = max(grid.header_rows, 1)
-    header_rows = grid.rows[:header_count]
-    # Several header rows (spanned group headers) merge per column so no header text is lost.
-    header = []
-    for c in range(n):
-        seen: list[str] = []
-        for row in header_rows:
-            if row[c] and row[c] not in seen:
-                seen.append(row[c])
-        header.append(" ".join(seen))
-    lines = ["| " + " | ".join(_md_cell(h) for h in header) + " |"]
+    lines = ["| " + " | ".join(_md_cell(h) for h in grid.rows[0]) + " |"]
     lines.append("| " + " | ".join("---" for _ in range(n)) + " |")
-    for row in grid.rows[header_count:]:
+    for row in grid.rows[1:]:
         lines.append("| " + " | ".join(_md_cell(c) for c in row) + " |")
     return "\n".join(lines)
 

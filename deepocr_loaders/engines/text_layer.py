@@ -32,6 +32,7 @@ import pymupdf
 
 from ..document import NORM_MAX, BBox, Block, BlockKind, Page, PageStatus, blocks_to_markdown
 from ..errors import EngineError
+from ..reading_order import xy_cut_order
 from ..tables import TableGrid, grid_to_markdown, html_table_to_grid
 from . import register_engine
 from .base import Engine, PageInput, Task
@@ -178,6 +179,9 @@ class TextLayerEngine(Engine):
     * ``html_tables``: rebuild tables with PyMuPDF4LLM's HTML table engine (row/col spans kept;
       the default: it scored 95% vs 85% on the olmOCR-Bench table tests and was no slower in
       ``benchmarks/text_layer_speed.py``) instead of the layout model's cell grid;
+    * ``reading_order``: ``"xy-cut"`` (default) reads multi-column pages and card grids column
+      by column (:mod:`deepocr_loaders.reading_order`); ``"layout"`` keeps the layout model's
+      order, which goes row by row across columns;
     * ``picture_text``: keep the text printed inside pictures (chart labels) as the figure
       block's text;
     * ``furniture``: keep page headers/footers in ``page.markdown`` (the blocks are always kept);
@@ -189,6 +193,7 @@ class TextLayerEngine(Engine):
         self,
         *,
         html_tables: bool = True,
+        reading_order: str = "xy-cut",
         picture_text: bool = True,
         furniture: bool = True,
         detector: OcrNeedDetector | None = None,
@@ -198,7 +203,10 @@ class TextLayerEngine(Engine):
         if batch_size < 1:
             raise EngineError(f"batch_size must be >= 1, got {batch_size}")
         self._layout = _load_layout()
+        if reading_order not in ("xy-cut", "layout"):
+            raise EngineError(f"reading_order must be 'xy-cut' or 'layout', got {reading_order!r}")
         self.html_tables = html_tables
+        self.reading_order = reading_order
         self.picture_text = picture_text
         self.furniture = furniture
         self.detector = (detector or OcrNeedDetector()) if detect else None
@@ -215,6 +223,7 @@ class TextLayerEngine(Engine):
         return {
             "engine": self.name,
             "html_tables": self.html_tables,
+            "reading_order": self.reading_order,
             "picture_text": self.picture_text,
             "furniture": self.furniture,
             "detector": dataclasses.asdict(self.detector) if self.detector else None,
@@ -436,7 +445,24 @@ class TextLayerEngine(Engine):
                     metadata=metadata,
                 )
             )
-        return blocks
+        return self._reorder(blocks) if self.reading_order == "xy-cut" else blocks
+
+    @staticmethod
+    def _reorder(blocks: list[Block]) -> list[Block]:
+        """Column-first reading order; page headers stay first and footers last."""
+        head = [b for b in blocks if b.kind is BlockKind.PAGE_HEADER]
+        foot = [b for b in blocks if b.kind is BlockKind.PAGE_FOOTER]
+        body = [b for b in blocks if not b.kind.is_furniture]
+        boxes = [b.bbox or BBox(0, 0, 0, 0) for b in body]
+        columns = [body[i] for i in xy_cut_order(boxes)]
+        rows = [body[i] for i in xy_cut_order(boxes, columns_first=False)]
+        # A grid of cards reads either way; numbered headings ("1.", "2."...) say which. The
+        # column-first order wins ties: it is right for multi-column text.
+        cut = min((columns, rows, body), key=_numbering_inversions)
+        ordered = head + cut + foot
+        for n, block in enumerate(ordered):
+            block.order = n
+        return ordered
 
     @staticmethod
     def _table(table: dict[str, Any]) -> tuple[str, str | None, dict[str, Any]]:
@@ -460,3 +486,17 @@ def _lock(inp: PageInput) -> AbstractContextManager[Any]:
     # MuPDF documents must not be used from two threads at once; the source holds the lock.
     lock = getattr(inp.source, "_lock", None)
     return lock if lock is not None else nullcontext()
+
+
+_SECTION_NUMBER = re.compile(r"^#*\s*(\d{1,3})[.)]?\s")
+
+
+def _numbering_inversions(blocks: Sequence[Block]) -> int:
+    """Pairs of numbered headings that come out of numeric order."""
+    numbers = []
+    for block in blocks:
+        if block.kind in (BlockKind.HEADING, BlockKind.TITLE):
+            m = _SECTION_NUMBER.match(block.text)
+            if m:
+                numbers.append(int(m.group(1)))
+    return sum(1 for i, a in enumerate(numbers) for b in numbers[i + 1 :] if a > b)
