@@ -15,7 +15,7 @@ from .engines import Engine, PageInput, Task, get_engine
 from .errors import DeepOCRError
 from .sources import DEFAULT_DPI, PageSpec, Source, SourceInput, open_source, parse_page_range
 
-__all__ = ["DocumentStream", "convert", "iter_pages", "open_document"]
+__all__ = ["DocumentStream", "convert", "iter_pages", "open_document", "resolve_engine"]
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,8 @@ class DocumentStream:
     """The 0-based pages that ``pages`` will yield, in order (for progress bars)."""
 
 
-def _resolve_engine(engine: str | Engine, model: str | None, options: dict[str, Any]) -> Engine:
+def resolve_engine(engine: str | Engine, model: str | None, options: dict[str, Any]) -> Engine:
+    """An engine instance: ``engine`` itself, or a new one by name with ``model`` and options."""
     if isinstance(engine, Engine):
         if model is not None or options:
             raise TypeError("model/options go to get_engine(); pass them there with an instance")
@@ -167,7 +168,7 @@ def open_document(
     already done by the same engine, model, task and DPI are taken from it.
     """
     own_engine = not isinstance(engine, Engine)
-    eng = _resolve_engine(engine, model, options)
+    eng = resolve_engine(engine, model, options)
     try:
         with open_source(source, password=password, name=name) as src:
             indices = parse_page_range(pages, src.page_count, source=src.name)

@@ -15,8 +15,8 @@ from typing import Any
 from langchain_core.document_loaders import BaseBlobParser, BaseLoader, Blob
 from langchain_core.documents import Document as LCDocument
 
-from deepocr_loaders import Engine, get_engine
-from deepocr_loaders.pipeline import open_document
+from deepocr_loaders import Engine
+from deepocr_loaders.pipeline import open_document, resolve_engine
 from deepocr_loaders.records import page_record
 
 __all__ = ["DeepOCRBlobParser", "DeepOCRLoader"]
@@ -54,10 +54,7 @@ class DeepOCRBlobParser(BaseBlobParser):
 
     def _get_engine(self) -> Engine:
         if self._engine is None:
-            options = dict(self.engine_options)
-            if self.model is not None:
-                options["model"] = self.model
-            self._engine = get_engine(str(self.engine), **options)
+            self._engine = resolve_engine(self.engine, self.model, self.engine_options)
         return self._engine
 
     def __getstate__(self) -> dict[str, Any]:

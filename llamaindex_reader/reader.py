@@ -17,9 +17,9 @@ from llama_index.core.readers.base import BasePydanticReader
 from llama_index.core.schema import Document as LIDocument
 from pydantic import Field, PrivateAttr
 
-from deepocr_loaders import Engine, get_engine
+from deepocr_loaders import Engine
 from deepocr_loaders.document import Document
-from deepocr_loaders.pipeline import open_document
+from deepocr_loaders.pipeline import open_document, resolve_engine
 from deepocr_loaders.records import BULKY_KEYS, page_record
 
 __all__ = ["DeepOCRReader"]
@@ -67,10 +67,7 @@ class DeepOCRReader(BasePydanticReader):
 
     def _get_engine(self) -> Engine:
         if self._engine is None:
-            options = dict(self.engine_options)
-            if self.model is not None:
-                options["model"] = self.model
-            self._engine = get_engine(self.engine, **options)
+            self._engine = resolve_engine(self.engine, self.model, dict(self.engine_options))
         return self._engine
 
     # -- loading ------------------------------------------------------------------------------
