@@ -136,6 +136,19 @@ class _Report:
                 + (f" ({page.error})" if page.error else "")
             )
 
+    def converted(
+        self, paths: Sequence[Path], kwargs: dict[str, Any], quiet: bool
+    ) -> Iterator[tuple[Path, Document]]:
+        """Convert each file; a file that cannot be read is recorded and skipped."""
+        for path in paths:
+            try:
+                doc = _convert(path, kwargs, quiet)
+            except DeepOCRError as exc:
+                self.file_errors.append(str(exc))
+                continue
+            yield path, doc
+            self.add_document(doc)
+
     def exit_code(self) -> int:
         if self.file_errors:
             return EXIT_FILE_ERROR
@@ -173,18 +186,10 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     report = _Report()
-    kwargs = _convert_kwargs(args)
-    for path in _expand(args.inputs):
-        try:
-            doc = _convert(path, kwargs, args.quiet)
-        except DeepOCRError as exc:
-            report.file_errors.append(str(exc))
-            continue
+    for path, doc in report.converted(_expand(args.inputs), _convert_kwargs(args), args.quiet):
         if args.crop_figures:
             _crop_figures(path, doc, out, args)
-        (out / f"{path.stem}.md").write_text(doc.to_markdown(), encoding="utf-8")
-        (out / f"{path.stem}.json").write_text(doc.to_json(indent=2), encoding="utf-8")
-        report.add_document(doc)
+        _write_doc(doc, out, path.stem)
         if not args.quiet:
             print(f"{path} -> {out / path.stem}.md, .json ({len(doc.pages)} pages)")
     report.print()
@@ -204,17 +209,10 @@ def _crop_figures(path: Path, doc: Document, out: Path, args: argparse.Namespace
 
 def _cmd_chunk(args: argparse.Namespace) -> int:
     report = _Report()
-    kwargs = _convert_kwargs(args)
     with _open_out(args.out) as sink:
-        for path in _expand(args.inputs):
-            try:
-                doc = _convert(path, kwargs, args.quiet)
-            except DeepOCRError as exc:
-                report.file_errors.append(str(exc))
-                continue
+        for _, doc in report.converted(_expand(args.inputs), _convert_kwargs(args), args.quiet):
             for chunk in _chunk_dicts(doc, args):
                 sink.write(json.dumps(chunk, ensure_ascii=False) + "\n")
-            report.add_document(doc)
     report.print()
     return report.exit_code()
 
