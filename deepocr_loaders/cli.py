@@ -55,7 +55,9 @@ def _engine_option(text: str) -> tuple[str, Any]:
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("engine")
-    g.add_argument("--engine", default="auto", help="auto, text-layer, deepseek-ocr-2, ...")
+    g.add_argument(
+        "--engine", default="auto", help="auto, text-layer, deepseek-ocr-2, openai, recorded"
+    )
     g.add_argument("--model", help="hub id or local folder of the model")
     g.add_argument(
         "--engine-option",

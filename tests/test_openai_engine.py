@@ -149,6 +149,8 @@ def test_options_change_the_payload(server: FakeOpenAIServer) -> None:
     assert "vllm_xargs" not in body and body["top_p"] == 1.0
     image_part, text_part = body["messages"][0]["content"]
     assert text_part["text"] == "Free OCR."
+    # No max_tokens unless asked: vLLM rejects prompt + max_tokens > context with a 400.
+    assert "max_tokens" not in body
     assert image_part["image_url"]["url"].startswith("data:image/jpeg;base64,")
 
 
@@ -258,6 +260,7 @@ def test_length_finish_is_truncated_with_partial_text(server: FakeOpenAIServer) 
         (page,) = eng.run(inputs(1))
     assert page.status is PageStatus.TRUNCATED
     assert page.error is not None and "max_tokens=64" in page.error
+    assert server.requests[0].body["max_tokens"] == 64
     assert "Cut mid" in page.markdown and len(page.blocks) == 3
     assert page.raw_output == partial
 

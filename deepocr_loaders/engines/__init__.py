@@ -67,3 +67,4 @@ from . import recorded as _recorded  # noqa: E402, F401
 register_lazy("text-layer", "deepocr_loaders.engines.text_layer")
 register_lazy("auto", "deepocr_loaders.engines.auto")
 register_lazy("deepseek-ocr-2", "deepocr_loaders.engines.deepseek_ocr2")
+register_lazy("openai", "deepocr_loaders.engines.openai_client")
