@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import random
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,10 @@ from .document import Page, PageStatus
 from .errors import DeepOCRError
 
 __all__ = ["CACHEABLE", "PageCache", "default_cache_path"]
+
+log = logging.getLogger(__name__)
+
+_OPEN_ATTEMPTS = 10
 
 #: Statuses worth keeping: the engine finished these pages.
 CACHEABLE = frozenset({PageStatus.OK, PageStatus.TRUNCATED})
@@ -57,14 +64,24 @@ class PageCache:
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                # Several worker processes may write at once: WAL + a busy timeout serialise them.
-                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute(_SCHEMA)
-            except (OSError, sqlite3.Error) as exc:
-                raise DeepOCRError(f"page cache {self.path}: cannot open ({exc})") from exc
+            last: Exception | None = None
+            # Worker processes opening a new cache together can briefly lock each other out of
+            # the WAL switch (the busy timeout does not cover it): try again a few times.
+            for attempt in range(_OPEN_ATTEMPTS):
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    # WAL + a busy timeout serialise writers from several processes.
+                    conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute(_SCHEMA)
+                    break
+                except sqlite3.OperationalError as exc:
+                    last = exc
+                    time.sleep(0.05 * (attempt + 1) + random.random() * 0.05)
+                except (OSError, sqlite3.Error) as exc:
+                    raise DeepOCRError(f"page cache {self.path}: cannot open ({exc})") from exc
+            else:
+                raise DeepOCRError(f"page cache {self.path}: cannot open ({last})") from last
             self._local.conn = conn
         return conn
 
@@ -81,7 +98,14 @@ class PageCache:
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def get(self, key: str) -> Page | None:
-        row = self._conn().execute("SELECT page_json FROM pages WHERE key = ?", (key,)).fetchone()
+        """The cached page, or None (also when the cache cannot be read: it is only a speed-up)."""
+        try:
+            row = (
+                self._conn().execute("SELECT page_json FROM pages WHERE key = ?", (key,)).fetchone()
+            )
+        except (sqlite3.Error, DeepOCRError) as exc:
+            log.warning("page cache %s: read failed, recomputing (%s)", self.path, exc)
+            return None
         if row is None:
             return None
         try:
@@ -90,14 +114,19 @@ class PageCache:
             return None  # an entry from an incompatible version: recompute it
 
     def put(self, key: str, page: Page, doc_sha256: str = "") -> bool:
-        """Store a finished page; returns False (and stores nothing) for other statuses."""
+        """Store a finished page; returns False (and stores nothing) for other statuses, or when
+        the cache cannot be written: a cache failure must never cost the page itself."""
         if page.status not in CACHEABLE:
             return False
-        self._conn().execute(
-            "INSERT OR REPLACE INTO pages (key, doc_sha256, page_index, page_json)"
-            " VALUES (?, ?, ?, ?)",
-            (key, doc_sha256, page.index, json.dumps(page.to_dict(), ensure_ascii=False)),
-        )
+        try:
+            self._conn().execute(
+                "INSERT OR REPLACE INTO pages (key, doc_sha256, page_index, page_json)"
+                " VALUES (?, ?, ?, ?)",
+                (key, doc_sha256, page.index, json.dumps(page.to_dict(), ensure_ascii=False)),
+            )
+        except (sqlite3.Error, DeepOCRError) as exc:
+            log.warning("page cache %s: write failed, page kept uncached (%s)", self.path, exc)
+            return False
         return True
 
     def __len__(self) -> int:

@@ -195,3 +195,34 @@ def test_failed_pages_are_not_cached(tmp_path: Path) -> None:
 
     again = pickle.loads(pickle.dumps(cache))
     assert len(again) == 1 and again.path == cache.path
+
+
+def test_cache_failures_never_cost_a_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import sqlite3
+
+    cache = dl.cache.PageCache(tmp_path / "c.sqlite")
+
+    def locked(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(dl.cache.PageCache, "_conn", locked)
+    doc = dl.convert(_pdf(2), engine="recorded", outputs=[_raw(0), _raw(1)], cache=cache)
+    assert all(p.ok for p in doc.pages)
+    assert "database is locked" in caplog.text
+
+
+def test_processes_share_one_cache(tmp_path: Path) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    path = tmp_path / "shared.sqlite"
+    datas = [_pdf(3)] * 4  # the same bytes: four processes race for the same keys
+    with ProcessPoolExecutor(max_workers=4) as pool:
+        docs = list(pool.map(_convert_cached, datas, [str(path)] * 4))
+    assert all(p.ok for doc in docs for p in doc.pages)
+    assert len(dl.cache.PageCache(path)) == 3  # same bytes, same keys
+
+
+def _convert_cached(data: bytes, path: str) -> Document:
+    return dl.convert(data, engine="recorded", outputs=[_raw(i) for i in range(3)], cache=path)
