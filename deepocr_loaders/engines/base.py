@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from PIL import Image
 
 from ..document import Page, PageStatus
+from ..grounding import build_page
 from ..sources import DEFAULT_DPI, RenderedPage, Source
 
 __all__ = ["PROMPTS", "Engine", "PageInput", "Task", "prompt_for"]
@@ -85,6 +86,21 @@ class PageInput:
     @property
     def image(self) -> Image.Image:
         return self.render().image
+
+    def parse_output(
+        self, raw: str, *, engine: str | None = None, expect_eos: bool = False
+    ) -> Page:
+        """The page from the model's raw (grounded) output for it: blocks, Markdown, status."""
+        return build_page(
+            raw,
+            index=self.index,
+            width=self.width,
+            height=self.height,
+            label=self.label,
+            dpi=self.dpi,
+            engine=engine,
+            expect_eos=expect_eos,
+        )
 
     def failed(
         self, error: str, *, engine: str | None = None, status: PageStatus = PageStatus.FAILED

@@ -41,7 +41,6 @@ from transformers import (
 
 from ..document import Page, PageStatus
 from ..errors import EngineError
-from ..grounding import build_page
 from . import register_engine
 from .base import Engine, PageInput, Task, prompt_for
 from .hf_guard import GuardSettings, NoRepeatNGramWindowProcessor, whitelist_ids
@@ -413,15 +412,7 @@ class DeepseekOcr2Engine(Engine):
             self.stats.failed_pages += 1
             return inp.failed(error or "engine returned no result", engine=self.name)
         raw = self.tokenizer.decode(out.ids, skip_special_tokens=False)
-        page = build_page(
-            raw,
-            index=inp.index,
-            width=inp.width,
-            height=inp.height,
-            label=inp.label,
-            dpi=inp.dpi,
-            engine=self.name,
-        )
+        page = inp.parse_output(raw, engine=self.name)
         page.metadata.update(
             {
                 "mode": self.mode.name,

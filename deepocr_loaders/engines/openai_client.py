@@ -51,7 +51,6 @@ except ImportError as exc:  # an optional extra
 
 from ..document import Page, PageStatus
 from ..errors import EngineError
-from ..grounding import build_page
 from . import register_engine
 from .base import Engine, PageInput, Task, prompt_for
 
@@ -541,15 +540,7 @@ class OpenAIEngine(Engine):
             page = inp.failed(out.error or "no answer", engine=self.name)
             page.metadata.update(meta)
             return page
-        page = build_page(
-            out.text,
-            index=inp.index,
-            width=inp.width,
-            height=inp.height,
-            label=inp.label,
-            dpi=inp.dpi,
-            engine=self.name,
-        )
+        page = inp.parse_output(out.text, engine=self.name)
         meta.update({"model": self.model, "finish_reason": out.finish_reason})
         if "completion_tokens" in out.usage:
             meta["generated_tokens"] = out.usage["completion_tokens"]

@@ -9,7 +9,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..document import Page
-from ..grounding import build_page
 from . import register_engine
 from .base import Engine, PageInput, Task
 
@@ -42,13 +41,4 @@ class RecordedEngine(Engine):
             if raw is None:
                 yield inp.failed(f"no recorded output for page {inp.index + 1}", engine=self.name)
                 continue
-            yield build_page(
-                raw,
-                index=inp.index,
-                width=inp.width,
-                height=inp.height,
-                label=inp.label,
-                dpi=inp.dpi,
-                engine=self.name,
-                expect_eos=self.expect_eos,
-            )
+            yield inp.parse_output(raw, engine=self.name, expect_eos=self.expect_eos)
