@@ -49,8 +49,11 @@ def _looks_like_hub_id(model: str) -> bool:
 
 
 def check_safetensors_folder(folder: Path) -> None:
-    """Raise :class:`ModelLoadError` unless ``folder`` holds safetensors weights."""
-    names = [p.name for p in folder.iterdir() if p.is_file()]
+    """Raise :class:`ModelLoadError` unless ``folder`` holds safetensors weights.
+
+    Sub-folders count: some releases (DeepOCR) keep their parts in ``llm/``, ``mm_projector/``.
+    """
+    names = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
     if any(n.endswith(".safetensors") for n in names):
         return
     pickles = sorted(n for n in names if n.endswith(PICKLE_SUFFIXES))
@@ -96,7 +99,7 @@ def resolve_model_dir(
         )
     except Exception as exc:  # network, auth, missing repo, offline mode: one error type
         raise ModelLoadError(f"{name}: could not fetch from the hub: {exc}") from exc
-    if not any(folder.glob("*.safetensors")):
+    if not any(folder.rglob("*.safetensors")):
         raise ModelLoadError(
             f"{name}: the hub repo has no *.safetensors weights; pickle checkpoints are refused"
         )
@@ -107,9 +110,9 @@ def folder_fingerprint(folder: Path) -> str:
     """A short hash of a model folder's config and weight files (names, sizes, mtimes): changes
     when the weights do, without reading gigabytes. Used in page-cache keys."""
     h = hashlib.sha256()
-    for path in sorted(folder.glob("*.json")) + sorted(folder.glob("*.safetensors")):
+    for path in sorted(folder.rglob("*.json")) + sorted(folder.rglob("*.safetensors")):
         st = path.stat()
-        h.update(f"{path.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+        h.update(f"{path.relative_to(folder).as_posix()}:{st.st_size}:{st.st_mtime_ns};".encode())
         if path.suffix == ".json" and st.st_size < 1 << 20:
             h.update(path.read_bytes())
     return h.hexdigest()[:16]

@@ -1,0 +1,120 @@
+"""DeepOCR (pkulium/DeepOCR, the open DeepSeek-OCR reproduction) without VILA.
+
+The same DeepEncoder as v1, VILA's ``linear`` multimodal projector (``Linear(2048 -> LLM
+width)``, which also owns the ``image_newline`` / ``view_seperator`` vectors at the LLM width)
+and a transformers ``Qwen2ForCausalLM``. Pages are laid out as in v1 (tiles, global view, a
+newline after every feature row, separator).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import PreTrainedConfig, Qwen2Config, Qwen2ForCausalLM
+from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import (
+    DeepseekOcr2SamVisionAttention,
+    DeepseekOcr2SamVisionEncoder,
+)
+
+from ._vision_lm import DeepEncoderLMBase
+from .deepencoder import DeepEncoder, DeepEncoderConfig
+
+__all__ = ["DeepOcrConfig", "DeepOcrForCausalLM"]
+
+
+class DeepOcrConfig(PreTrainedConfig):
+    """``text_config``: the LLM's ``Qwen2Config``; ``deepencoder``: DeepEncoderConfig fields."""
+
+    model_type = "deepocr"
+    sub_configs = {"text_config": Qwen2Config}  # noqa: RUF012 (transformers API)
+
+    text_config: dict | PreTrainedConfig | None = None
+    deepencoder: dict | None = None
+    image_token_id: int = 151649
+    initializer_range: float = 0.02
+    tie_word_embeddings: bool = False
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        if self.text_config is None or isinstance(self.text_config, dict):
+            self.text_config = Qwen2Config(**(self.text_config or {}))
+        self.deepencoder = DeepEncoderConfig.from_dict(dict(self.deepencoder or {})).to_dict()
+        super().__post_init__(**kwargs)
+
+    @property
+    def encoder_config(self) -> DeepEncoderConfig:
+        return DeepEncoderConfig.from_dict(dict(self.deepencoder or {}))
+
+    @property
+    def text(self) -> Qwen2Config:
+        """``text_config``, typed (``__post_init__`` always makes it a config object)."""
+        assert isinstance(self.text_config, Qwen2Config)
+        return self.text_config
+
+
+class DeepOcrForCausalLM(DeepEncoderLMBase):
+    """DeepEncoder + linear projector (+ newline / separator vectors) + ``Qwen2ForCausalLM``."""
+
+    config: DeepOcrConfig
+    config_class = DeepOcrConfig
+    _no_split_modules = [  # noqa: RUF012 (transformers API)
+        "DeepseekOcr2SamVisionLayer",
+        "CLIPEncoderLayer",
+        "Qwen2DecoderLayer",
+    ]
+
+    def __init__(self, config: DeepOcrConfig) -> None:
+        super().__init__(config)
+        text = config.text
+        attn = getattr(text, "_attn_implementation", None) or "sdpa"
+        vision_attn = "sdpa" if attn not in ("eager", "sdpa") else attn
+        self.vision = DeepEncoder(config.encoder_config, attn_implementation=vision_attn)
+        self.projector = nn.Linear(config.encoder_config.projector_input_dim, text.hidden_size)
+        self.image_newline = nn.Parameter(torch.zeros(text.hidden_size))
+        self.view_separator = nn.Parameter(torch.zeros(text.hidden_size))
+        self.llm = Qwen2ForCausalLM(text)
+        self.post_init()
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, DeepseekOcr2SamVisionAttention) and module.use_rel_pos:
+            nn.init.zeros_(module.rel_pos_h)
+            nn.init.zeros_(module.rel_pos_w)
+        elif isinstance(module, DeepseekOcr2SamVisionEncoder) and module.pos_embed is not None:
+            nn.init.zeros_(module.pos_embed)
+        elif isinstance(module, DeepOcrForCausalLM):
+            embed_std = self.config.text.hidden_size**-0.5
+            nn.init.normal_(module.image_newline, std=embed_std)
+            nn.init.normal_(module.view_separator, std=embed_std)
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.llm.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.llm.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.llm.get_output_embeddings()
+
+    def _decode(
+        self,
+        inputs_embeds: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        position_ids: torch.LongTensor | None,
+        past_key_values: Any,
+        use_cache: bool | None,
+        logits_to_keep: int | torch.Tensor,
+        **kwargs: Any,
+    ) -> tuple[torch.Tensor, Any]:
+        out = self.llm(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            use_cache=use_cache,
+            logits_to_keep=logits_to_keep,
+            **kwargs,
+        )
+        return out.logits, out.past_key_values
