@@ -42,7 +42,9 @@ class Chunk:
 
     @property
     def contextualized_text(self) -> str:
-        """Heading path plus text: the string to embed."""
+        """Heading path plus text, the string to embed; a table split into row groups gives,
+        by default, its captions, column names and row keys instead of its cells (see
+        ``LayoutChunker(table_embedding=...)``)."""
         return str(self.metadata.get("contextualized_text", self.text))
 
     @property

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from deepocr_loaders.document import Block, Document, Page
 
 from .chunk import Chunk, ChunkKind
 from .split import split_text, tail_sentences, tail_start
-from .tables import split_table
+from .tables import TableLines, cells, first_cell, key_column, part_text, row_groups
 from .tokens import resolve_token_counter
 from .units import Unit, build_units
 
@@ -26,6 +26,7 @@ _KIND_OF_UNIT = {
     "equation": ChunkKind.EQUATION,
 }
 _PROSE = ("text", "list")
+_TABLE_EMBEDDINGS = ("rows", "keys", "auto")
 
 
 @dataclass
@@ -39,6 +40,26 @@ class _Piece:
     section: int
     path: tuple[str, ...]
     extra: dict[str, Any] = field(default_factory=dict)
+    index: str | None = None
+    """What stands for ``text`` in the text to embed, when that differs (a table's keys)."""
+
+
+def _table_keys(table: TableLines) -> tuple[str, list[str]]:
+    """The table's column names joined, and per body row the value of its key column."""
+    names = cells(table.head[0])
+    col = key_column(table)
+    key_name = names[col] if col < len(names) and names[col] else "Rows"
+    if col == 0:  # the usual case, and a cheaper one: no need to split whole rows
+        keys = [first_cell(line) for line in table.rows]
+    else:
+        keys = [c[col] if col < len(c) else "" for c in map(cells, table.rows)]
+    return f"{' | '.join(names)}\n{key_name}: ", keys
+
+
+def _table_index(captions: list[str], columns: str, keys: list[str]) -> str:
+    """A row group as an embedding model can tell it apart from its siblings: captions, the
+    column names and the key column's values, without the cells (numbers drown the keys)."""
+    return "\n".join([*captions, columns + ", ".join(k for k in keys if k)])
 
 
 def _boxes(block: Block) -> list[dict[str, float]]:
@@ -59,7 +80,9 @@ class LayoutChunker:
     """Chunks a :class:`~deepocr_loaders.Document` along its layout.
 
     ``max_tokens`` is the budget per chunk; only what cannot be cut exceeds it: an equation, a
-    word, or a single table row with the header and caption it must carry.
+    word, or a single table row with the header and caption it must carry. A table is cut only
+    between rows, and not inside a run of rows under one row label (a first cell that spans
+    them) while the run fits the budget.
 
     ``min_tokens`` (default 120, or 30% of a smaller budget): a chunk below it merges with the
     previous chunk of its section when the pair fits the budget, and an oversized paragraph is
@@ -70,6 +93,16 @@ class LayoutChunker:
     Hugging Face tokenizer or a tiktoken encoding (default: a fast approximation that needs no
     download). ``include_furniture`` keeps page headers, footers and page numbers in chunk text
     (:func:`chunking.furniture_blocks` lists them otherwise).
+
+    ``table_max_tokens`` is the budget of a table's row groups (default ``max_tokens``); a
+    larger one gives fewer, fuller groups, useful with ``table_embedding="keys"``, whose
+    embedding text is a fraction of the rows' length. ``table_embedding`` says what a
+    table chunk's ``contextualized_text`` holds: ``"rows"``, the heading path and the table
+    part as it is; ``"keys"``, the heading path, captions, column names and the key column's
+    values of the part's rows (a site id, a row label), not the cells, so that row groups
+    that differ only in their keys stay apart for a dense embedder and their text fits its
+    window; ``"auto"`` (default), ``"keys"`` for a table split into row groups and ``"rows"``
+    for one that fits in one chunk. Chunk ``text`` is the same in every mode.
     """
 
     def __init__(
@@ -80,6 +113,8 @@ class LayoutChunker:
         overlap_tokens: int = 0,
         tokenizer: Any = None,
         include_furniture: bool = False,
+        table_max_tokens: int | None = None,
+        table_embedding: Literal["rows", "keys", "auto"] = "auto",
     ) -> None:
         if max_tokens <= 0:
             raise ValueError(f"max_tokens must be positive, got {max_tokens}")
@@ -89,7 +124,15 @@ class LayoutChunker:
             raise ValueError(f"min_tokens must be in [0, max_tokens], got {min_tokens}")
         if not 0 <= overlap_tokens < max_tokens:
             raise ValueError(f"overlap_tokens must be in [0, max_tokens), got {overlap_tokens}")
+        if table_max_tokens is not None and table_max_tokens <= 0:
+            raise ValueError(f"table_max_tokens must be positive, got {table_max_tokens}")
+        if table_embedding not in _TABLE_EMBEDDINGS:
+            raise ValueError(
+                f"table_embedding must be one of {_TABLE_EMBEDDINGS}, got {table_embedding!r}"
+            )
         self.max_tokens = max_tokens
+        self.table_max_tokens = table_max_tokens or max_tokens
+        self.table_embedding = table_embedding
         self.min_tokens = min_tokens
         self.overlap_tokens = overlap_tokens
         self.include_furniture = include_furniture
@@ -112,13 +155,18 @@ class LayoutChunker:
         notes = "\n\n".join(b.text.strip() for b in unit.notes)
         frame = (self.count(before) + 1 if before else 0) + (self.count(after) + 1 if after else 0)
         note_tokens = self.count(notes) + 1 if notes else 0
-        parts = split_table(unit.table, self.max_tokens, self.count, reserved=frame + reserved)
+        groups = row_groups(unit.table, self.table_max_tokens, self.count, frame + reserved)
+        keys = self.table_embedding == "keys" or (
+            self.table_embedding == "auto" and len(groups) > 1
+        )
+        index = _table_keys(unit.table) if keys else None
         table_blocks = [b for b in unit.blocks if b not in unit.notes]
         pieces = []
-        for k, (part, tokens) in enumerate(parts):
-            last = k == len(parts) - 1
+        for k, (start, end, tokens) in enumerate(groups):
+            last = k == len(groups) - 1
+            part = part_text(unit.table, start, end)
             text = "\n\n".join(t for t in (before, part, after, notes if last else "") if t)
-            extra = {"table_part": k + 1, "table_parts": len(parts)} if len(parts) > 1 else {}
+            extra = {"table_part": k + 1, "table_parts": len(groups)} if len(groups) > 1 else {}
             pieces.append(
                 _Piece(
                     "table",
@@ -128,6 +176,9 @@ class LayoutChunker:
                     unit.section,
                     unit.path,
                     extra,
+                    _table_index(unit.before + unit.after, index[0], index[1][start:end])
+                    if index
+                    else None,
                 )
             )
         return pieces
@@ -190,6 +241,8 @@ class LayoutChunker:
                 # Headings open the first piece of what follows them, never a chunk of their own.
                 first = new[0]
                 first.text = "\n\n".join([*(h.text for h in heads), first.text])
+                if first.index is not None:
+                    first.index = "\n\n".join([*(h.text for h in heads), first.index])
                 first.blocks = [b for h in heads for b in h.blocks] + first.blocks
                 first.tokens += reserved
                 heads = []
@@ -267,7 +320,7 @@ class LayoutChunker:
                     text = f"{overlap}\n\n{text}"
             prev = group
             tokens = sum(p.tokens for p in group) + (self.count(overlap) if overlap else 0)
-            metadata = self._metadata(document, group, text, tokens, pages, engines)
+            metadata = self._metadata(document, group, text, overlap, tokens, pages, engines)
             metadata["chunk_index"] = index
             if overlap:
                 metadata["overlap_tokens"] = tokens - sum(p.tokens for p in group)
@@ -284,6 +337,7 @@ class LayoutChunker:
         document: Document,
         group: list[_Piece],
         text: str,
+        overlap: str,
         tokens: int,
         pages: dict[int, Page],
         engines: list[str],
@@ -308,11 +362,16 @@ class LayoutChunker:
         ]
         engine = sorted({e for i in page_ids if i in pages and (e := pages[i].engine)})
         headings = " > ".join(path)
+        embed = text
+        if any(p.index is not None for p in group):
+            embed = "\n\n".join(p.text if p.index is None else p.index for p in group)
+            if overlap:
+                embed = f"{overlap}\n\n{embed}"
         metadata: dict[str, Any] = {
             "kind": kind,
             "heading_path": path,
             "headings": headings,
-            "contextualized_text": f"{headings}\n\n{text}" if headings else text,
+            "contextualized_text": f"{headings}\n\n{embed}" if headings else embed,
             "token_count": self.count(text) if self._recount else tokens,
             "page_start": page_ids[0] if page_ids else None,
             "page_end": page_ids[-1] if page_ids else None,

@@ -2,10 +2,11 @@
 
 A table is kept as its head (header row(s) and the ``| --- |`` separator) and one Markdown line
 per body row, so a row group is the head plus whole row lines: every part is a valid pipe table
-that repeats the header, and no part ever ends inside a row. HTML with row or column spans goes
-through :func:`deepocr_loaders.tables.html_table_to_grid` (spans spread over the cells they
-cover) and :func:`~deepocr_loaders.tables.grid_to_markdown`; a table without spans already has
-the same Markdown, which is used as it is (parsing HTML costs several times more).
+that repeats the header, no part ever ends inside a row, and rows under one spanned row label
+stay together where they fit. HTML with row or column spans goes through
+:func:`deepocr_loaders.tables.html_table_to_grid` (spans spread over the cells they cover) and
+:func:`~deepocr_loaders.tables.grid_to_markdown`; a table without spans already has the same
+Markdown, which is used as it is (parsing HTML costs several times more).
 """
 
 from __future__ import annotations
@@ -17,10 +18,21 @@ from dataclasses import dataclass
 from deepocr_loaders.document import Block
 from deepocr_loaders.tables import grid_to_markdown, html_table_to_grid
 
-__all__ = ["TableLines", "block_table", "split_table", "stitch_tables"]
+__all__ = [
+    "TableLines",
+    "block_table",
+    "cells",
+    "first_cell",
+    "key_column",
+    "part_text",
+    "row_groups",
+    "split_table",
+    "stitch_tables",
+]
 
 _SEP_LINE_RE = re.compile(r"^\|?(?:\s*:?-+:?\s*\|)*\s*:?-+:?\s*\|?$")
 _CELL_SPLIT_RE = re.compile(r"(?<!\\)\|")
+_NUMBER_RE = re.compile(r"[-+<>~≈]?\s*[\d.,]+\s*%?")
 
 
 @dataclass
@@ -33,10 +45,7 @@ class TableLines:
 
 
 def _columns(line: str) -> int:
-    body = line.strip()
-    body = body[1:] if body.startswith("|") else body
-    body = body[:-1] if body.endswith("|") and not body.endswith("\\|") else body
-    return len(_CELL_SPLIT_RE.split(body))
+    return len(cells(line))
 
 
 def _from_markdown(text: str) -> TableLines | None:
@@ -72,27 +81,102 @@ def stitch_tables(first: TableLines, more: TableLines) -> TableLines:
     return TableLines(first.head, first.rows + extra, first.n_cols)
 
 
+def cells(line: str) -> list[str]:
+    """The cell texts of one pipe-table line (escaped pipes kept inside their cell)."""
+    body = line.strip()
+    body = body[1:] if body.startswith("|") else body
+    body = body[:-1] if body.endswith("|") and not body.endswith("\\|") else body
+    return [c.strip() for c in _CELL_SPLIT_RE.split(body)]
+
+
+def first_cell(line: str) -> str:
+    """The first cell text of one pipe-table line."""
+    body = line.strip()
+    body = body[1:] if body.startswith("|") else body
+    end = _CELL_SPLIT_RE.search(body)
+    return (body[: end.start()] if end else body).strip()
+
+
+def _is_number(cell: str) -> bool:
+    return bool(_NUMBER_RE.fullmatch(cell))
+
+
+def key_column(table: TableLines) -> int:
+    """The column that names the rows: the first whose body cells are mostly not numbers
+    (a row label, an id, a name), else the first column."""
+    sample = table.rows[:50]
+    firsts = [first_cell(line) for line in sample]
+    columns = [firsts]
+    if not _names_rows(firsts):
+        split = [cells(line) for line in sample]
+        columns = [[r[col] if col < len(r) else "" for r in split] for col in range(table.n_cols)]
+    for col, values in enumerate(columns):
+        if _names_rows(values):
+            return col
+    return 0
+
+
+def _names_rows(values: list[str]) -> bool:
+    filled = [v for v in values if v]
+    return bool(filled) and sum(not _is_number(v) for v in filled) * 2 > len(filled)
+
+
+def row_groups(
+    table: TableLines, max_tokens: int, count: Callable[[str], int], reserved: int = 0
+) -> list[tuple[int, int, int]]:
+    """Row ranges ``(start, end, tokens)`` of the parts :func:`split_table` makes.
+
+    A cut never falls inside a run of rows that share the first cell (a row label spread over
+    rows by a row span) or whose first cell is empty (a continuation line), unless the run
+    alone is over the budget; then it is cut between rows like any other."""
+    head_tokens = count("\n".join(table.head))
+    # +1 per row for the newline joining it: an upper bound, so parts never overshoot.
+    costs = [count(line) + 1 for line in table.rows]
+    budget = max_tokens - reserved
+    total = head_tokens + sum(costs)
+    if total <= budget or not costs:
+        return [(0, len(costs), total)]
+    # Row labels that span rows sit in the first column.
+    keys = [first_cell(line) for line in table.rows]
+    # Row k opens a run unless it carries on the previous row's label.
+    opens = [k == 0 or not (keys[k] == "" or keys[k] == keys[k - 1]) for k in range(len(keys))]
+    parts: list[tuple[int, int, int]] = []
+    start, used = 0, head_tokens
+    k = 0
+    while k < len(costs):
+        end = k + 1
+        while end < len(costs) and not opens[end]:
+            end += 1
+        run = sum(costs[k:end])
+        if k > start and used + run > budget:
+            parts.append((start, k, used))
+            start, used = k, head_tokens
+        if used + run > budget:
+            # A run over the budget on its own: cut it between rows.
+            for j in range(k, end):
+                if j > start and used + costs[j] > budget:
+                    parts.append((start, j, used))
+                    start, used = j, head_tokens
+                used += costs[j]
+        else:
+            used += run
+        k = end
+    parts.append((start, len(costs), used))
+    return parts
+
+
+def part_text(table: TableLines, start: int, end: int) -> str:
+    """The pipe table of rows ``start:end`` under the table's head."""
+    return "\n".join([*table.head, *table.rows[start:end]])
+
+
 def split_table(
     table: TableLines, max_tokens: int, count: Callable[[str], int], reserved: int = 0
 ) -> list[tuple[str, int]]:
     """Pipe-table Markdown parts of at most ``max_tokens`` (less ``reserved`` for a caption),
     each repeating the header, with their token counts; a single row over the budget still
     makes a part of its own."""
-    head_text = "\n".join(table.head)
-    head_tokens = count(head_text)
-    # +1 per row for the newline joining it: an upper bound, so parts never overshoot.
-    costs = [count(line) + 1 for line in table.rows]
-    budget = max_tokens - reserved
-    total = head_tokens + sum(costs)
-    if total <= budget or not costs:
-        return [("\n".join([head_text, *table.rows]), total)]
-    parts: list[tuple[str, int]] = []
-    start = 0
-    used = head_tokens
-    for k, cost in enumerate(costs):
-        if k > start and used + cost > budget:
-            parts.append(("\n".join([head_text, *table.rows[start:k]]), used))
-            start, used = k, head_tokens
-        used += cost
-    parts.append(("\n".join([head_text, *table.rows[start:]]), used))
-    return parts
+    return [
+        (part_text(table, a, b), tokens)
+        for a, b, tokens in row_groups(table, max_tokens, count, reserved)
+    ]

@@ -238,6 +238,84 @@ def test_pipe_table_without_html_is_split_by_rows_too() -> None:
     assert all(c.text.startswith("| name | value |\n| --- | --- |") for c in chunks)
 
 
+def _table_rows(chunks: list[Chunk], prefix: str) -> list[str]:
+    return [ln for c in chunks for ln in c.text.split("\n") if ln.startswith(prefix)]
+
+
+def test_split_table_embeds_captions_columns_and_keys_not_cells() -> None:
+    chunks = chunk(long_table_doc(), max_tokens=150, min_tokens=0)
+    assert len(chunks) > 2
+    for c in chunks:
+        keys = [ln.split(" | ")[0][2:] for ln in c.text.split("\n") if ln.startswith("| AC-")]
+        ctx = c.contextualized_text
+        assert ctx.startswith("Readings\n\n## Readings\n\n") or ctx.startswith("Readings\n\n")
+        assert "Table 4: Station readings" in ctx
+        assert "Station | March | April | Status" in ctx
+        assert f"Station: {', '.join(keys)}" in ctx  # exactly this group's keys, in order
+        assert "0.37" not in ctx and "| ok |" not in ctx  # the cells stay in the text only
+    # The chunk text, and so the ids, do not depend on what is embedded.
+    as_rows = chunk(long_table_doc(), max_tokens=150, min_tokens=0, table_embedding="rows")
+    assert [c.text for c in as_rows] == [c.text for c in chunks]
+    assert [c.id for c in as_rows] == [c.id for c in chunks]
+    assert all(c.contextualized_text == f"Readings\n\n{c.text}" for c in as_rows)
+
+
+def test_a_table_that_fits_embeds_its_rows_unless_keys_are_asked_for() -> None:
+    (auto,) = chunk(sample_document())[1:2]
+    assert "| AC-12 (outlet) | 2.31 | 7.96 | 3.48 |" in auto.contextualized_text
+    (keys,) = chunk(sample_document(), table_embedding="keys")[1:2]
+    assert keys.text == auto.text
+    assert "AC-12 (outlet)" in keys.contextualized_text
+    assert "2.31" not in keys.contextualized_text
+
+
+def test_key_column_is_the_first_that_is_not_numbers() -> None:
+    rows = [[str(i), f"Site {chr(65 + i)}", f"{i * 1.5:.1f}"] for i in range(20)]
+    d = doc([[heading("Sites", 2), table(["No.", "Name", "Level"], rows)]])
+    first = chunk(d, max_tokens=60, min_tokens=0)[0]
+    assert "Name: Site A, Site B" in first.contextualized_text
+
+
+def test_table_max_tokens_gives_fewer_fuller_row_groups() -> None:
+    small = chunk(long_table_doc(), max_tokens=150, min_tokens=0)
+    big = chunk(long_table_doc(), max_tokens=150, min_tokens=0, table_max_tokens=400)
+    assert len(big) < len(small)
+    assert max(c.metadata["token_count"] for c in big) > 150
+    assert all(c.metadata["token_count"] <= 400 for c in big)
+    assert _table_rows(big, "| AC-") == _table_rows(small, "| AC-")  # every row once, in order
+    assert [c.metadata["table_part"] for c in big] == list(range(1, len(big) + 1))
+
+
+def test_rows_under_one_spanned_label_stay_in_one_group() -> None:
+    zones = ["North", "South", "East", "West", "Centre", "Harbour"]
+    html = "<table><tr><th>Zone</th><th>Pump</th><th>Flow</th></tr>"
+    for z, zone in enumerate(zones):
+        for p in range(4):
+            first = f'<td rowspan="4">{zone}</td>' if p == 0 else ""
+            html += f"<tr>{first}<td>P{z}{p}</td><td>{z * 10 + p}.5</td></tr>"
+    html += "</table>"
+    from deepocr_loaders.tables import grid_to_markdown, html_table_to_grid
+
+    md = grid_to_markdown(html_table_to_grid(html))  # spans spread: the label on every row
+    d = doc([[blk(BlockKind.TABLE, md, html=html)]])
+    chunks = chunk(d, max_tokens=70, min_tokens=0)
+    assert len(chunks) > 1
+    labels = [{ln.split(" | ")[0][2:] for ln in _table_rows([c], "| ")[2:]} for c in chunks]
+    for zone in zones:  # each zone's four rows sit in one chunk
+        assert sum(zone in group for group in labels) == 1
+    # A run over the budget on its own is still cut between rows.
+    tight = chunk(d, max_tokens=25, min_tokens=0)
+    assert sum("| North |" in c.text for c in tight) > 1
+    assert len(_table_rows(tight, "| North |")) == 4
+
+
+def test_bad_table_options_are_rejected() -> None:
+    with pytest.raises(ValueError, match="table_max_tokens"):
+        LayoutChunker(table_max_tokens=0)
+    with pytest.raises(ValueError, match="table_embedding"):
+        LayoutChunker(table_embedding="cells")  # type: ignore[arg-type]
+
+
 # -- figures, equations, lists ------------------------------------------------------------
 
 
