@@ -4,6 +4,7 @@
   deepocr convert FILE... -o DIR    Markdown + JSON per file
   deepocr chunk FILE... -o OUT.jsonl
   deepocr ingest DIR -o OUT.jsonl   a folder, recursively, with a summary of failures
+                                    (--ray: spread over a Ray cluster)
   deepocr inspect FILE -o DIR       page images with boxes and an HTML view of the chunks
   deepocr parse RAW.txt             saved model output of one page -> Markdown + JSON
 
@@ -116,10 +117,13 @@ def _convert(path: Path, kwargs: dict[str, Any], quiet: bool) -> Document:
 
 
 def _chunk_dicts(doc: Document, args: argparse.Namespace) -> list[dict[str, Any]]:
+    return [c.to_dict() for c in _chunker(args).chunk(doc)]
+
+
+def _chunker(args: argparse.Namespace) -> Any:
     from chunking import LayoutChunker
 
-    chunker = LayoutChunker(args.max_tokens, args.min_tokens, overlap_tokens=args.overlap_tokens)
-    return [c.to_dict() for c in chunker.chunk(doc)]
+    return LayoutChunker(args.max_tokens, args.min_tokens, overlap_tokens=args.overlap_tokens)
 
 
 @dataclass
@@ -250,10 +254,12 @@ def _ingest_one(
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    paths = _expand([args.folder])
     if not Path(args.folder).is_dir():
         print(f"deepocr: {args.folder}: not a folder", file=sys.stderr)
         return EXIT_USAGE
+    if args.ray:
+        return _ingest_ray(args)
+    paths = _expand([args.folder])
     report = _Report()
     kwargs = _convert_kwargs(args)
 
@@ -282,6 +288,51 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
                 sink.write(json.dumps(chunk, ensure_ascii=False) + "\n")
             report.add_document(doc)
     bar.close()
+    report.print()
+    return report.exit_code()
+
+
+def _ingest_ray(args: argparse.Namespace) -> int:
+    """``ingest --ray``: the same JSONL and exit codes, with pages spread over a Ray cluster.
+
+    A bad file never stops a distributed run (``--on-error raise`` cannot cancel work already
+    out on the cluster): every failure is listed at the end and the exit code is 1.
+    """
+    from .distributed import ingest_with_ray, require_ray
+
+    ray = require_ray()
+    if not ray.is_initialized():
+        ray.init(address=args.ray_address, include_dashboard=False, log_to_driver=not args.quiet)
+    if args.quiet:
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
+    options = dict(args.engine_option)
+    if args.model:
+        options["model"] = args.model
+    with _open_out(args.out) as out:
+        # The driver writes the one JSONL file, in the single-process path's format.
+        def sink(chunks: list[Any]) -> None:
+            out.writelines(json.dumps(c.to_dict(), ensure_ascii=False) + "\n" for c in chunks)
+
+        result = ingest_with_ray(
+            args.folder,
+            engine=args.engine,
+            engine_options=options,
+            chunker=_chunker(args),
+            num_ocr_actors=args.ocr_actors,
+            num_gpus_per_actor=args.gpus_per_actor,
+            sink=sink,
+            cache=_convert_kwargs(args)["cache"],
+            pages=args.pages,
+            dpi=args.dpi,
+            task=args.task,
+            password=args.password,
+        )
+    report = _Report(
+        files_ok=result.documents,
+        file_errors=[reason for _, reason in result.failed_files],
+        page_problems=result.page_problems,
+    )
     report.print()
     return report.exit_code()
 
@@ -454,6 +505,16 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("raise", "skip", "warn"),
         default="warn",
         help="a file that cannot be read: stop, skip quietly, or warn and go on",
+    )
+    g = ingest.add_argument_group("Ray (pip install 'deepocr-loaders[ray]')")
+    g.add_argument("--ray", action="store_true", help="run on a Ray cluster (Ray Data)")
+    g.add_argument(
+        "--ray-address",
+        help="cluster to join, e.g. ray://head:10001 (default: RAY_ADDRESS or local)",
+    )
+    g.add_argument("--ocr-actors", type=int, default=1, help="engines running at once (--ray)")
+    g.add_argument(
+        "--gpus-per-actor", type=float, default=0, help="GPUs per engine, e.g. 1 or 0.5 (--ray)"
     )
     _add_engine_args(ingest)
     _add_chunk_args(ingest)
