@@ -1,17 +1,27 @@
-"""DeepSeek-OCR-2 throughput: the one-page loop (what the reference ``infer()`` does) vs the
-batched engine, on a model built from config values with random weights (no hub download).
+"""Throughput of the DeepSeek-OCR family engines: the one-page loop (what the reference
+``infer()`` does) vs our batched engine, on a model built from config values with random
+weights (no hub download).
 
 Usage::
 
     python benchmarks/ocr2_throughput.py --size real            # on a CUDA GPU
     python benchmarks/ocr2_throughput.py --size tiny            # CPU smoke test (CI)
     python benchmarks/ocr2_throughput.py --size real --batch-sizes 1,8,16,32 --new-tokens 1000
+    python benchmarks/ocr2_throughput.py --model deepseek-ocr --size real   # v1, 3.3 B MoE
+    python benchmarks/ocr2_throughput.py --model deepocr --size real        # + Qwen2-7B
+    python benchmarks/ocr2_throughput.py --model deepseek-ocr --size real --params-only
 
-Every page generates exactly ``--new-tokens`` tokens (``min_new_tokens = max_new_tokens``), so
-random weights cost what a real dense page costs. Pages are letter-size PDF pages rendered at
-144 dpi (1224 x 1584 px: 6 tiles + the global view = 1121 image tokens in "gundam" mode).
+``--model``: ``deepseek-ocr-2`` (default, ``DeepseekOcr2Engine``), ``deepseek-ocr`` (v1,
+``DeepseekOcrEngine``) or ``deepocr`` (``DeepOcrEngine``); the configs are in
+``model_configs.py``. Every page generates exactly ``--new-tokens`` tokens
+(``min_new_tokens = max_new_tokens``), so random weights cost what a real dense page costs.
+Pages are letter-size PDF pages rendered at 144 dpi (1224 x 1584 px; OCR-2 "gundam": 6 tiles +
+the global view = 1121 image tokens). ``--mode`` defaults to the engine's own default
+(``gundam``; DeepOCR: ``gundam-6``).
 Prints a Markdown table: pages/s, generated tokens/s, speed-up over the loop, the share of
 wall time spent inside ``generate`` (GPU busy, roughly) and peak GPU memory.
+``--params-only`` builds the model on the ``meta`` device (shapes only, no memory) and prints
+its parameter count.
 """
 
 from __future__ import annotations
@@ -31,142 +41,13 @@ import torch
 
 # Runnable from a checkout without installing the package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from deepocr_loaders.engines.base import PageInput, Task, prompt_for
-from deepocr_loaders.engines.deepseek_ocr2 import DeepseekOcr2Engine
+from model_configs import MODELS, BenchModel, build_bench_model, count_params
+
+from deepocr_loaders.engines.base import PageInput, Task
 from deepocr_loaders.engines.hf_loading import plan_device
-from deepocr_loaders.engines.ocr2_modes import get_mode
 from deepocr_loaders.sources import Source, open_source
-
-# DeepSeek-OCR-2's published configuration (deepseek-community/DeepSeek-OCR-2, config.json):
-# DeepSeek-3B-MoE decoder, SAM ViT-B + Qwen2-0.5B-sized encoder.
-REAL_TEXT = {
-    "vocab_size": 129280,
-    "hidden_size": 1280,
-    "intermediate_size": 6848,
-    "moe_intermediate_size": 896,
-    "num_hidden_layers": 12,
-    "num_attention_heads": 10,
-    "num_key_value_heads": 10,
-    "n_routed_experts": 64,
-    "n_shared_experts": 2,
-    "num_experts_per_tok": 6,
-    "n_group": 1,
-    "topk_group": 1,
-    "topk_method": "greedy",
-    "max_position_embeddings": 8192,
-    "mlp_layer_types": ["dense"] + ["sparse"] * 11,  # first_k_dense_replace = 1
-    "bos_token_id": 0,
-    "eos_token_id": 1,
-}
-REAL_SAM = {
-    "hidden_size": 768,
-    "num_hidden_layers": 12,
-    "num_attention_heads": 12,
-    "global_attn_indexes": [2, 5, 8, 11],
-    "downsample_channels": [512, 896],
-}
-REAL_ENCODER = {
-    "hidden_size": 896,
-    "num_hidden_layers": 24,
-    "num_attention_heads": 14,
-    "num_key_value_heads": 2,
-    "intermediate_size": 4864,
-    "rope_theta": 1000000.0,
-    "vocab_size": 1,
-}
-TINY_TEXT = {
-    "vocab_size": 512,
-    "hidden_size": 64,
-    "intermediate_size": 128,
-    "moe_intermediate_size": 32,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 4,
-    "n_routed_experts": 4,
-    "n_shared_experts": 1,
-    "num_experts_per_tok": 2,
-    "max_position_embeddings": 4096,
-    "mlp_layer_types": ["dense", "sparse"],
-    "bos_token_id": 0,
-    "eos_token_id": 1,
-}
-TINY_SAM = {
-    "hidden_size": 32,
-    "output_channels": 16,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "window_size": 16,
-    "global_attn_indexes": [],
-    "downsample_channels": [32, 48],
-}
-TINY_ENCODER = {
-    "hidden_size": 48,
-    "intermediate_size": 96,
-    "num_hidden_layers": 1,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "vocab_size": 1,
-}
-SPECIALS = ["<image>", "<|grounding|>", "<|ref|>", "<|/ref|>", "<|det|>", "<|/det|>"]
-
-
-def build_processor(vocab_size: int) -> Any:
-    """A word-level tokenizer covering every id the model can emit, plus the processor."""
-    from tokenizers import Tokenizer, pre_tokenizers
-    from tokenizers.models import WordLevel
-    from transformers import DeepseekOcr2Processor, PreTrainedTokenizerFast
-    from transformers.models.deepseek_ocr2.image_processing_pil_deepseek_ocr2 import (
-        DeepseekOcr2ImageProcessorPil,
-    )
-
-    head = ["<bos>", "<eos>", "<pad>", "<unk>", *SPECIALS]
-    words = ["Convert", "the", "document", "to", "markdown", ".", "Free", "OCR"]
-    vocab = {t: i for i, t in enumerate(head + words)}
-    vocab.update({f"w{i}": i for i in range(len(vocab), vocab_size)})
-    core = Tokenizer(WordLevel(vocab, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=core,
-        bos_token="<bos>",
-        eos_token="<eos>",
-        pad_token="<pad>",
-        unk_token="<unk>",
-        additional_special_tokens=SPECIALS,
-    )
-    return DeepseekOcr2Processor(image_processor=DeepseekOcr2ImageProcessorPil(), tokenizer=tok)
-
-
-def build_model(size: str, processor: Any, device: torch.device, dtype: torch.dtype) -> Any:
-    """``DeepseekOcr2ForConditionalGeneration`` at real or tiny size, random weights."""
-    from transformers import DeepseekOcr2Config, DeepseekOcr2ForConditionalGeneration
-
-    real = size == "real"
-    text = dict(REAL_TEXT if real else TINY_TEXT)
-    text["pad_token_id"] = processor.tokenizer.pad_token_id
-    config = DeepseekOcr2Config(
-        vision_config={
-            "sam_config": REAL_SAM if real else TINY_SAM,
-            "encoder_config": REAL_ENCODER if real else TINY_ENCODER,
-        },
-        text_config=text,
-        image_token_id=processor.image_token_id,
-    )
-    config._attn_implementation = "sdpa"
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device(device):  # initialise straight on the GPU: seconds, not minutes
-            model = DeepseekOcr2ForConditionalGeneration(config)
-        # The config's SAM init (std 1e-10) gives near-zero activations that real weights never
-        # have (and float32 denormals, ~100x slower on x86): use torch's per-layer init.
-        with torch.no_grad():
-            for module in model.model.vision_tower.modules():
-                if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)):
-                    module.reset_parameters()
-    finally:
-        torch.set_default_dtype(previous)
-    return model.eval()
 
 
 def make_pdf(pages: int) -> bytes:
@@ -228,31 +109,31 @@ def _peak(device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None
 
 
-def one_page_loop(
-    model: Any, processor: Any, inputs: list[PageInput], new_tokens: int, mode: str
-) -> Result:
+def one_page_loop(bench: BenchModel, inputs: list[PageInput], new_tokens: int, mode: str) -> Result:
     """Preprocess one page, generate, next page: the reference ``infer()`` pattern."""
+    model, tokenizer = bench.model, bench.processor.tokenizer
     device = model.device
-    prompt = prompt_for(Task.MARKDOWN)
-    kwargs = get_mode(mode).processor_kwargs()
     timer = _Timer(model, device)
     _reset_peak(device)
     start = time.perf_counter()
     tokens = 0
     for inp in inputs:
-        enc = processor(images=[inp.image], text=[prompt], return_tensors="pt", **kwargs)
-        enc = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in enc.items()}
-        for key in ("pixel_values", "pixel_values_local"):
-            if key in enc:
-                enc[key] = enc[key].to(model.dtype)
+        enc: dict[str, Any] = {}
+        for key, value in bench.encode(inp.image, mode).items():
+            if not isinstance(value, torch.Tensor) or key in bench.engine_cls.cpu_keys:
+                enc[key] = value  # host-side counts (tile grid), as the engine keeps them
+            elif value.is_floating_point():
+                enc[key] = value.to(device, model.dtype)
+            else:
+                enc[key] = value.to(device)
         with torch.inference_mode():
             out = model.generate(
                 **enc,
                 max_new_tokens=new_tokens,
                 min_new_tokens=new_tokens,
                 do_sample=False,
-                eos_token_id=processor.tokenizer.eos_token_id,
-                pad_token_id=processor.tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id,
             )
         tokens += out.shape[1] - enc["input_ids"].shape[1]
         inp.release()
@@ -264,24 +145,19 @@ def one_page_loop(
 
 
 def batched(
-    model: Any,
-    processor: Any,
-    inputs: list[PageInput],
-    new_tokens: int,
-    mode: str,
-    batch_size: int,
+    bench: BenchModel, inputs: list[PageInput], new_tokens: int, mode: str, batch_size: int
 ) -> Result:
-    engine = DeepseekOcr2Engine(
-        model,
-        processor=processor,
+    engine = bench.engine_cls(
+        bench.model,
+        processor=bench.processor,
         mode=mode,
         batch_size=batch_size,
         max_new_tokens=new_tokens,
         min_new_tokens=new_tokens,
         retry_truncated=False,  # fixed-length outputs never end in EOS: no retries
     )
-    device = model.device
-    timer = _Timer(model, device)
+    device = bench.model.device
+    timer = _Timer(bench.model, device)
     _reset_peak(device)
     start = time.perf_counter()
     pages = 0
@@ -311,18 +187,44 @@ def table(results: list[Result]) -> str:
     return "\n".join(rows)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--model", choices=MODELS, default="deepseek-ocr-2")
     ap.add_argument("--size", choices=["tiny", "real"], default="tiny")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--dtype", default="auto")
     ap.add_argument("--pages", type=int, default=None, help="default: 8 tiny, 64 real")
     ap.add_argument("--new-tokens", type=int, default=None, help="default: 16 tiny, 1000 real")
     ap.add_argument("--batch-sizes", default=None, help="default: 1,2,4,8 tiny; 1,8,16,32 real")
-    ap.add_argument("--mode", default="gundam")
+    ap.add_argument("--mode", default=None, help="default: the engine's (gundam; deepocr gundam-6)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per row; the fastest is shown")
-    args = ap.parse_args(argv)
+    ap.add_argument(
+        "--params-only",
+        action="store_true",
+        help="build on the meta device, print the parameter count, exit",
+    )
+    return ap.parse_args(argv)
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e9:.2f} B" if n >= 10**8 else f"{n / 1e6:.2f} M"
+
+
+def params_line(bench: BenchModel, size: str) -> str:
+    total, vision = count_params(bench.model)
+    return (
+        f"model {bench.name} {size}: {_count(total)} params (vision tower {_count(vision)}, "
+        f"rest {_count(total - vision)})"
+    )
+
+
+def run_benchmark(args: argparse.Namespace) -> list[Result]:
+    """Build the model, warm up, time the loop and each batch size; print and return rows."""
     real = args.size == "real"
+    if args.params_only:
+        bench = build_bench_model(args.model, args.size, torch.device("meta"), torch.float32)
+        print(params_line(bench, args.size))
+        return []
     plan = plan_device(args.device, args.dtype)
     if real and plan.device.type == "cpu":
         print("note: --size real on a CPU is very slow; use a CUDA GPU", file=sys.stderr)
@@ -331,36 +233,37 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(b) for b in (args.batch_sizes or ("1,8,16,32" if real else "1,2,4,8")).split(",")]
 
     torch.manual_seed(0)
-    vocab = REAL_TEXT["vocab_size"] if real else TINY_TEXT["vocab_size"]
-    processor = build_processor(int(vocab))  # type: ignore[call-overload]
-    model = build_model(args.size, processor, plan.device, plan.dtype)
-    params = sum(p.numel() for p in model.parameters()) / 1e9
+    start = time.perf_counter()
+    bench = build_bench_model(args.model, args.size, plan.device, plan.dtype)
+    built = time.perf_counter() - start
+    mode = args.mode or bench.default_mode
     device_name = (
         torch.cuda.get_device_name(plan.device)
         if plan.device.type == "cuda"
         else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
     )
     print(
-        f"device: {device_name} | dtype {plan.dtype} | model {args.size} ({params:.2f} B params, "
-        f"random weights) | mode {args.mode} | {pages} pages x {new_tokens} new tokens | "
-        f"torch {torch.__version__}"
+        f"device: {device_name} | dtype {plan.dtype} | {params_line(bench, args.size)}, random "
+        f"weights, built in {built:.1f} s | mode {mode} | {pages} pages x {new_tokens} new tokens "
+        f"| torch {torch.__version__}"
     )
     with open_source(make_pdf(pages), name="benchmark.pdf") as src:
         inputs = page_inputs(src, pages)
         # Warm-up of both paths: first CUDA kernels, allocator, processor caches.
-        one_page_loop(model, processor, inputs[:2], min(new_tokens, 4), args.mode)
-        batched(model, processor, inputs[:2], min(new_tokens, 4), args.mode, 2)
-        runs: list[Callable[[], Result]] = [
-            partial(one_page_loop, model, processor, inputs, new_tokens, args.mode)
-        ]
-        runs += [
-            partial(batched, model, processor, inputs, new_tokens, args.mode, b) for b in sizes
-        ]
+        one_page_loop(bench, inputs[:2], min(new_tokens, 4), mode)
+        batched(bench, inputs[:2], min(new_tokens, 4), mode, 2)
+        runs: list[Callable[[], Result]] = [partial(one_page_loop, bench, inputs, new_tokens, mode)]
+        runs += [partial(batched, bench, inputs, new_tokens, mode, b) for b in sizes]
         results = [
             min((run() for _ in range(max(1, args.repeat))), key=lambda r: r.seconds)
             for run in runs
         ]
     print(table(results))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    run_benchmark(parse_args(argv))
     return 0
 
 

@@ -1,0 +1,79 @@
+"""``benchmarks/ocr2_throughput.py`` runs end to end for every in-process engine (tiny random
+models on the CPU), and its real-size configs build with the released shapes (meta device)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "ocr2_throughput.py"
+MODELS = ["deepseek-ocr-2", "deepseek-ocr", "deepocr"]
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("ocr2_throughput", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up by name
+    spec.loader.exec_module(module)  # puts benchmarks/ on sys.path for model_configs
+    return module
+
+
+@pytest.fixture()
+def one_thread(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # Two threads on a shared 2-core box spend most of their time waiting on each other.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_tiny_benchmark_times_every_row(
+    bench: ModuleType, model: str, one_thread: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pages, new_tokens = 2, 3
+    args = bench.parse_args(
+        f"--model {model} --size tiny --device cpu --pages {pages} --new-tokens {new_tokens} "
+        "--batch-sizes 1,2".split()
+    )
+    results = bench.run_benchmark(args)
+    assert [r.name for r in results] == ["one-page loop", "batched, batch 1", "batched, batch 2"]
+    for r in results:
+        # Every page comes back with exactly the forced number of tokens, on both paths.
+        assert (r.pages, r.tokens) == (pages, pages * new_tokens), r
+        assert r.seconds > 0 and 0 < r.busy <= 1 and r.peak_gib is None
+    out = capsys.readouterr().out
+    assert f"model {model} tiny" in out
+    table = [line for line in out.splitlines() if line.startswith("| ")]
+    assert len(table) == 1 + len(results)  # header + one row per run
+    assert table[1].startswith("| one-page loop | 2 |") and "| 1.00x |" in table[1]
+
+
+@pytest.mark.parametrize(
+    ("model", "low", "high", "vision"),
+    [
+        # deepseek-ai/DeepSeek-OCR: 3.34 B (DeepEncoder 0.40 B + 3B MoE decoder).
+        ("deepseek-ocr", 3.30e9, 3.38e9, (0.38e9, 0.42e9)),
+        # DeepOCR: the same DeepEncoder + Qwen2-7B (7.62 B).
+        ("deepocr", 7.98e9, 8.06e9, (0.38e9, 0.42e9)),
+    ],
+)
+def test_real_size_configs_build_on_meta(
+    bench: ModuleType, model: str, low: float, high: float, vision: tuple[float, float]
+) -> None:
+    built = bench.build_bench_model(model, "real", torch.device("meta"), torch.float32)
+    total, tower = bench.count_params(built.model)
+    assert low < total < high
+    assert vision[0] < tower < vision[1]
+    assert all(p.is_meta for p in built.model.parameters())
+    # The processor's tokenizer covers the decoder's whole vocabulary.
+    assert len(built.processor.tokenizer) == built.model.get_output_embeddings().out_features
