@@ -83,6 +83,13 @@ def _add_chunk_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-tokens", type=int, default=400)
     g.add_argument("--min-tokens", type=int, default=None)
     g.add_argument("--overlap-tokens", type=int, default=0)
+    g.add_argument("--table-max-tokens", type=int, default=None, help="budget of table row groups")
+    g.add_argument(
+        "--table-embedding",
+        choices=["auto", "rows", "keys"],
+        default="auto",
+        help="what a split table's chunks embed: their rows, or their key column (auto)",
+    )
 
 
 def _convert_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -123,7 +130,13 @@ def _chunk_dicts(doc: Document, args: argparse.Namespace) -> list[dict[str, Any]
 def _chunker(args: argparse.Namespace) -> Any:
     from chunking import LayoutChunker
 
-    return LayoutChunker(args.max_tokens, args.min_tokens, overlap_tokens=args.overlap_tokens)
+    return LayoutChunker(
+        args.max_tokens,
+        args.min_tokens,
+        overlap_tokens=args.overlap_tokens,
+        table_max_tokens=args.table_max_tokens,
+        table_embedding=args.table_embedding,
+    )
 
 
 @dataclass

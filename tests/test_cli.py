@@ -82,6 +82,19 @@ def test_chunk_to_jsonl_and_page_range(tmp_path: Path) -> None:
     assert len({c["id"] for c in chunks}) == len(chunks)
 
 
+def test_chunk_options_reach_the_chunker() -> None:
+    from deepocr_loaders.cli import _chunker, build_parser
+
+    argv = ["chunk", "x.pdf", "--max-tokens", "200", "--table-max-tokens", "350"]
+    chunker = _chunker(build_parser().parse_args([*argv, "--table-embedding", "rows"]))
+    assert (chunker.max_tokens, chunker.table_max_tokens) == (200, 350)
+    assert chunker.table_embedding == "rows"
+    default = _chunker(build_parser().parse_args(["chunk", "x.pdf"]))
+    assert (default.table_max_tokens, default.table_embedding) == (400, "auto")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*argv, "--table-embedding", "cells"])
+
+
 def test_ingest_folder_reports_bad_file_and_goes_on(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
