@@ -145,10 +145,20 @@ def test_folder_layout_errors_are_clear(tiny: tuple, tmp_path: Path) -> None:
     save_file(tensors, str(shared / VISION_FILE))
     load_deepocr(shared)
 
-    outside = tmp_path / "outside"
-    shutil.copytree(folder, outside)
-    config = json.loads((outside / "config.json").read_text(encoding="utf-8"))
+    # The release's config names the file by its path on the training machine: found by its
+    # last two parts inside the folder, never read from outside it.
+    released = tmp_path / "released"
+    shutil.copytree(folder, released)
+    config = json.loads((released / "config.json").read_text(encoding="utf-8"))
+    config["mm_vision_tower"] = "/scratch/train/" + config["mm_vision_tower"]
+    (released / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    load_deepocr(released)
+    # Named outside the folder and not found inside: vision_tower/ is the documented place.
     config["mm_vision_tower"] = "../elsewhere/model.safetensors"
-    (outside / "config.json").write_text(json.dumps(config), encoding="utf-8")
-    with pytest.raises(ModelLoadError, match="not a file in the folder"):
-        load_deepocr(outside)
+    (released / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    vision_dir = released / "sam_clip_ckpt"
+    vision_dir.rename(released / "vision_tower")
+    load_deepocr(released)
+    shutil.rmtree(released / "vision_tower")
+    with pytest.raises(ModelLoadError, match=r"not a file in the folder.*vision_tower/"):
+        load_deepocr(released)

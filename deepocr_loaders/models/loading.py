@@ -292,18 +292,27 @@ def _deepocr_encoder_config(folder: Path) -> DeepEncoderConfig:
 
 
 def _vision_tensors(folder: Path, dtype: torch.dtype) -> tuple[dict[str, torch.Tensor], str]:
-    """SAM + CLIP tensors: the file the top config names (``mm_vision_tower``, relative to the
-    folder, as VILA's SAMCLIP loads it), else ``vision_tower/``, else the top folder."""
+    """SAM + CLIP tensors, from inside ``folder`` only: the file the top config's
+    ``mm_vision_tower`` names (relative to the folder, as VILA's SAMCLIP loads it; a path from
+    the training machine is looked up by its last two parts, ``sam_clip_ckpt/<file>``), else
+    ``vision_tower/``, else ``sam_clip_ckpt/``."""
     top = folder / "config.json"
     named = _read_json(top).get("mm_vision_tower") if top.is_file() else None
+    root = folder.resolve()
     if isinstance(named, str) and named.endswith(".safetensors"):
-        path = (folder / named).resolve()
-        if folder.resolve() not in path.parents or not path.is_file():
-            raise ModelLoadError(f"{folder}: mm_vision_tower {named!r} is not a file in the folder")
-        return _read_file(path, dtype), named
-    sub = folder / "vision_tower"
-    where = sub if sub.is_dir() else folder
-    return read_safetensors(where, dtype), where.name
+        given = Path(named)
+        for candidate in (folder / given, folder / given.parent.name / given.name):
+            path = candidate.resolve()
+            if root in path.parents and path.is_file():
+                return _read_file(path, dtype), path.relative_to(root).as_posix()
+    for sub in ("vision_tower", "sam_clip_ckpt"):
+        if (folder / sub).is_dir():
+            return read_safetensors(folder / sub, dtype), sub
+    raise ModelLoadError(
+        f"{folder}: no SAM + CLIP weights: mm_vision_tower names {named!r}, which is not a file "
+        "in the folder, and there is no vision_tower/ or sam_clip_ckpt/ sub-folder (DeepOCR "
+        "ships them separately, as pkulium/sam_clip_ckpt: put its safetensors in vision_tower/)"
+    )
 
 
 def load_deepocr(
