@@ -10,10 +10,14 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import GenerationMixin, PreTrainedModel
+from transformers import GenerationMixin, PreTrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import CausalLMOutputWithPast
+from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import (
+    DeepseekOcr2SamVisionAttention,
+    DeepseekOcr2SamVisionEncoder,
+)
 
-from .deepencoder import DeepEncoder
+from .deepencoder import DeepEncoder, DeepEncoderConfig
 
 __all__ = ["DeepEncoderLMBase", "layout_page_features", "tiles_per_page"]
 
@@ -67,6 +71,30 @@ class DeepEncoderLMBase(PreTrainedModel, GenerationMixin):
     projector: nn.Linear
     image_newline: nn.Parameter
     view_separator: nn.Parameter
+
+    def _build_vision(self, encoder: DeepEncoderConfig, text: PreTrainedConfig) -> None:
+        """The DeepEncoder, its projector to the decoder width and the newline / separator
+        vectors: the same for every decoder."""
+        attn = getattr(text, "_attn_implementation", None) or "sdpa"
+        # SAM's relative-position bias rules out flash attention in the vision tower.
+        vision_attn = "sdpa" if attn not in ("eager", "sdpa") else attn
+        self.vision = DeepEncoder(encoder, attn_implementation=vision_attn)
+        self.projector = nn.Linear(encoder.projector_input_dim, text.hidden_size)
+        self.image_newline = nn.Parameter(torch.zeros(text.hidden_size))
+        self.view_separator = nn.Parameter(torch.zeros(text.hidden_size))
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, DeepseekOcr2SamVisionAttention) and module.use_rel_pos:
+            nn.init.zeros_(module.rel_pos_h)
+            nn.init.zeros_(module.rel_pos_w)
+        elif isinstance(module, DeepseekOcr2SamVisionEncoder) and module.pos_embed is not None:
+            nn.init.zeros_(module.pos_embed)
+        elif isinstance(module, DeepEncoderLMBase):
+            embed_std = module.image_newline.shape[-1] ** -0.5  # the decoder's width
+            nn.init.normal_(module.image_newline, std=embed_std)
+            nn.init.normal_(module.view_separator, std=embed_std)
 
     # -- per-model hooks ---------------------------------------------------------------------
     def _decode(

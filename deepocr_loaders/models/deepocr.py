@@ -13,13 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 from transformers import PreTrainedConfig, Qwen2Config, Qwen2ForCausalLM
-from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import (
-    DeepseekOcr2SamVisionAttention,
-    DeepseekOcr2SamVisionEncoder,
-)
 
 from ._vision_lm import DeepEncoderLMBase
-from .deepencoder import DeepEncoder, DeepEncoderConfig
+from .deepencoder import DeepEncoderConfig
 
 __all__ = ["DeepOcrConfig", "DeepOcrForCausalLM"]
 
@@ -66,28 +62,9 @@ class DeepOcrForCausalLM(DeepEncoderLMBase):
 
     def __init__(self, config: DeepOcrConfig) -> None:
         super().__init__(config)
-        text = config.text
-        attn = getattr(text, "_attn_implementation", None) or "sdpa"
-        vision_attn = "sdpa" if attn not in ("eager", "sdpa") else attn
-        self.vision = DeepEncoder(config.encoder_config, attn_implementation=vision_attn)
-        self.projector = nn.Linear(config.encoder_config.projector_input_dim, text.hidden_size)
-        self.image_newline = nn.Parameter(torch.zeros(text.hidden_size))
-        self.view_separator = nn.Parameter(torch.zeros(text.hidden_size))
-        self.llm = Qwen2ForCausalLM(text)
+        self._build_vision(config.encoder_config, config.text)
+        self.llm = Qwen2ForCausalLM(config.text)
         self.post_init()
-
-    @torch.no_grad()
-    def _init_weights(self, module: nn.Module) -> None:
-        super()._init_weights(module)
-        if isinstance(module, DeepseekOcr2SamVisionAttention) and module.use_rel_pos:
-            nn.init.zeros_(module.rel_pos_h)
-            nn.init.zeros_(module.rel_pos_w)
-        elif isinstance(module, DeepseekOcr2SamVisionEncoder) and module.pos_embed is not None:
-            nn.init.zeros_(module.pos_embed)
-        elif isinstance(module, DeepOcrForCausalLM):
-            embed_std = self.config.text.hidden_size**-0.5
-            nn.init.normal_(module.image_newline, std=embed_std)
-            nn.init.normal_(module.view_separator, std=embed_std)
 
     def get_input_embeddings(self) -> nn.Module:
         return self.llm.get_input_embeddings()

@@ -17,15 +17,13 @@ from torch import nn
 from transformers import PreTrainedConfig
 from transformers.models.deepseek_ocr2.configuration_deepseek_ocr2 import DeepseekOcr2TextConfig
 from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import (
-    DeepseekOcr2SamVisionAttention,
-    DeepseekOcr2SamVisionEncoder,
     DeepseekOcr2TextExperts,
     DeepseekOcr2TextModel,
     DeepseekOcr2TextTopkRouter,
 )
 
 from ._vision_lm import DeepEncoderLMBase
-from .deepencoder import DeepEncoder, DeepEncoderConfig
+from .deepencoder import DeepEncoderConfig
 
 __all__ = ["DeepseekOcrV1Config", "DeepseekOcrV1ForCausalLM", "text_config_from_reference"]
 
@@ -167,13 +165,7 @@ class DeepseekOcrV1ForCausalLM(DeepEncoderLMBase):
     def __init__(self, config: DeepseekOcrV1Config) -> None:
         super().__init__(config)
         text = config.text
-        attn = getattr(text, "_attn_implementation", None) or "sdpa"
-        # SAM's relative-position bias rules out flash attention in the vision tower.
-        vision_attn = "sdpa" if attn not in ("eager", "sdpa") else attn
-        self.vision = DeepEncoder(config.encoder_config, attn_implementation=vision_attn)
-        self.projector = nn.Linear(config.encoder_config.projector_input_dim, text.hidden_size)
-        self.image_newline = nn.Parameter(torch.zeros(text.hidden_size))
-        self.view_separator = nn.Parameter(torch.zeros(text.hidden_size))
+        self._build_vision(config.encoder_config, text)
         self.model = DeepseekOcr2TextModel(text)
         if config.norm_topk_prob:
             for layer in self.model.layers:
@@ -194,15 +186,6 @@ class DeepseekOcrV1ForCausalLM(DeepEncoderLMBase):
             nn.init.normal_(module.down_proj, std=std)
         elif isinstance(module, DeepseekOcr2TextTopkRouter):
             nn.init.normal_(module.weight, std=std)
-        elif isinstance(module, DeepseekOcr2SamVisionAttention) and module.use_rel_pos:
-            nn.init.zeros_(module.rel_pos_h)
-            nn.init.zeros_(module.rel_pos_w)
-        elif isinstance(module, DeepseekOcr2SamVisionEncoder) and module.pos_embed is not None:
-            nn.init.zeros_(module.pos_embed)
-        elif isinstance(module, DeepseekOcrV1ForCausalLM):
-            embed_std = self.config.text.hidden_size**-0.5
-            nn.init.normal_(module.image_newline, std=embed_std)
-            nn.init.normal_(module.view_separator, std=embed_std)
 
     def get_input_embeddings(self) -> nn.Module:
         return self.model.embed_tokens
