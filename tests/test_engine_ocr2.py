@@ -4,7 +4,7 @@ budgets, repetition guard, truncation, OOM back-off, decoding of grounding token
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +13,14 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-import numpy as np  # noqa: E402
 import pymupdf  # noqa: E402
 import tiny_ocr2  # noqa: E402
+from engine_pages import (  # noqa: E402
+    crafted_generate,
+    hub_offline,  # noqa: F401 (autouse fixture)
+    make_pages,
+    wrap_generate,
+)
 from PIL import Image  # noqa: E402
 
 import deepocr_loaders as dl  # noqa: E402
@@ -38,49 +43,13 @@ from deepocr_loaders.sources import RenderedPage  # noqa: E402
 SIZES = [(1000, 500), (600, 400), (500, 1000), (700, 700)]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _offline() -> Iterator[None]:
-    old = os.environ.get("HF_HUB_OFFLINE")
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    yield
-    if old is None:
-        os.environ.pop("HF_HUB_OFFLINE", None)
-    else:
-        os.environ["HF_HUB_OFFLINE"] = old
-
-
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_ocr2.save_tiny_model(tmp_path_factory.mktemp("tiny-ocr2"))
 
 
-class _ImageSource:
-    """A stand-in Source that renders prepared images (the engine only calls ``render``)."""
-
-    def __init__(self, images: list[Image.Image]) -> None:
-        self.images = images
-        self.renders = 0
-
-    def render(self, index: int, dpi: float = 144) -> RenderedPage:
-        self.renders += 1
-        im = self.images[index]
-        return RenderedPage(index, str(index + 1), im, im.width / 2, im.height / 2, dpi)
-
-
 def _pages(sizes: list[tuple[int, int]] = SIZES, seed: int = 0) -> list[PageInput]:
-    # Flat colours plus a little noise: noise alone has the same statistics on every page,
-    # which a random model averages away; colours make the pages decode differently.
-    rng = np.random.default_rng(seed)
-    images = []
-    for i, (w, h) in enumerate(sizes):
-        base = np.array([(67 * i) % 256, (151 * i + 40) % 256, (29 * i + 200) % 256])
-        noise = rng.integers(0, 40, (h, w, 3))
-        images.append(Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8)))
-    src = _ImageSource(images)
-    return [
-        PageInput(src, i, str(i + 1), im.width / 2, im.height / 2)  # type: ignore[arg-type]
-        for i, im in enumerate(images)
-    ]
+    return make_pages(sizes, seed)
 
 
 def _engine(model_dir: Path, **options: Any) -> DeepseekOcr2Engine:
@@ -88,22 +57,6 @@ def _engine(model_dir: Path, **options: Any) -> DeepseekOcr2Engine:
     options.setdefault("retry_truncated", False)
     options.setdefault("device", "cpu")  # float32 on CPU, whatever the machine has
     return DeepseekOcr2Engine(str(model_dir), local_files_only=True, **options)
-
-
-def _wrap_generate(
-    engine: DeepseekOcr2Engine, before: Callable[[dict[str, Any]], None]
-) -> list[dict[str, Any]]:
-    """Record every ``generate`` call (and let ``before`` change or veto it)."""
-    calls: list[dict[str, Any]] = []
-    real = engine.model.generate
-
-    def generate(**kwargs: Any) -> Any:
-        calls.append(kwargs)
-        before(kwargs)
-        return real(**kwargs)
-
-    engine.model.generate = generate
-    return calls
 
 
 # -- loading -----------------------------------------------------------------------------
@@ -208,7 +161,7 @@ def test_mode_budgets_follow_the_formula() -> None:
 
 def test_batched_equals_one_at_a_time(model_dir: Path) -> None:
     batched = _engine(model_dir, batch_size=4, mode="gundam")
-    calls = _wrap_generate(batched, lambda kw: None)
+    calls = wrap_generate(batched, lambda kw: None)
     single = _engine(model_dir, batch_size=1, mode="gundam")
     many = list(batched.run(_pages()))
     one = list(single.run(_pages()))
@@ -233,7 +186,7 @@ def test_batched_equals_one_at_a_time(model_dir: Path) -> None:
 
 def test_buckets_group_pages_by_token_count(model_dir: Path) -> None:
     engine = _engine(model_dir, batch_size=2, mode="gundam", bucket_window=8)
-    calls = _wrap_generate(engine, lambda kw: None)
+    calls = wrap_generate(engine, lambda kw: None)
     pages = list(engine.run(_pages()))
     assert [p.index for p in pages] == list(range(len(SIZES)))
     per_call = [
@@ -260,7 +213,7 @@ def test_preprocessing_overlaps_generation(model_dir: Path) -> None:
     def before(kw: dict[str, Any]) -> None:
         seen.append(len(pulled))
 
-    _wrap_generate(engine, before)
+    wrap_generate(engine, before)
     pages = list(engine.run(feed()))
     assert len(pages) == len(inputs) and src.renders == len(inputs)  # type: ignore[attr-defined]
     # At the first generate call the second page was already pulled for preprocessing.
@@ -294,24 +247,10 @@ def test_convert_a_pdf_end_to_end(model_dir: Path) -> None:
 # -- decoding, EOS and truncation ---------------------------------------------------------
 
 
-def _crafted(engine: DeepseekOcr2Engine, text: str, *, eos: bool) -> Callable[..., Any]:
-    """A ``generate`` that returns ``text`` (word-level ids) after the prompt, then EOS/pad."""
-    tok = engine.tokenizer
-    ids = tok.convert_tokens_to_ids(text.split(" "))
-    tail = [tok.eos_token_id] if eos else []
-
-    def generate(**kwargs: Any) -> Any:
-        prompt = kwargs["input_ids"]
-        rows = [ids + tail + [tok.pad_token_id] * 2 for _ in range(prompt.shape[0])]
-        return torch.cat([prompt, torch.tensor(rows)], dim=1)
-
-    return generate
-
-
 def test_grounding_tokens_survive_decoding(model_dir: Path) -> None:
     engine = _engine(model_dir, mode="small")
     text = "<|ref|> title <|/ref|> <|det|> [[ 1 , 20 , 900 , 100 ]] <|/det|> # A b"
-    engine.model.generate = _crafted(engine, text, eos=True)
+    engine.model.generate = crafted_generate(engine, text, eos=True)
     (page,) = engine.run(_pages([(600, 400)]))
     assert page.status is PageStatus.OK and page.metadata["eos"] is True
     assert "<|ref|>" in (page.raw_output or "")
@@ -325,7 +264,7 @@ def test_grounding_tokens_survive_decoding(model_dir: Path) -> None:
 
 def test_page_without_eos_is_retried_then_truncated(model_dir: Path) -> None:
     engine = _engine(model_dir, mode="small", max_new_tokens=8, retry_truncated=True)
-    calls = _wrap_generate(engine, lambda kw: None)
+    calls = wrap_generate(engine, lambda kw: None)
     (page,) = engine.run(_pages([(600, 400)]))
     assert len(calls) == 2  # the first attempt, then one stricter retry
     first, retry = (c["logits_processor"][0] for c in calls)
@@ -341,8 +280,8 @@ def test_page_without_eos_is_retried_then_truncated(model_dir: Path) -> None:
 
 def test_retry_that_reaches_eos_gives_an_ok_page(model_dir: Path) -> None:
     engine = _engine(model_dir, mode="small", max_new_tokens=8, retry_truncated=True)
-    crafted_short = _crafted(engine, "# A b c", eos=False)
-    crafted_done = _crafted(engine, "# A b c d", eos=True)
+    crafted_short = crafted_generate(engine, "# A b c", eos=False)
+    crafted_done = crafted_generate(engine, "# A b c d", eos=True)
     attempts: list[int] = []
 
     def generate(**kwargs: Any) -> Any:
@@ -448,7 +387,7 @@ def test_oom_halves_the_batch_and_keeps_every_page(model_dir: Path) -> None:
         if kw["input_ids"].shape[0] > 1:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    calls = _wrap_generate(engine, before)
+    calls = wrap_generate(engine, before)
     pages = list(engine.run(_pages()))
     assert [p.index for p in pages] == list(range(len(SIZES)))
     assert [p.raw_output for p in pages] == reference
@@ -465,7 +404,7 @@ def test_page_that_fails_alone_is_kept_as_failed(model_dir: Path) -> None:
         if bool((counts == big).any()):
             raise torch.OutOfMemoryError("CUDA out of memory")
 
-    _wrap_generate(engine, before)
+    wrap_generate(engine, before)
     pages = list(engine.run(_pages([(600, 400), (1000, 500), (700, 700)])))
     assert [p.index for p in pages] == [0, 1, 2]
     assert [p.status for p in pages] == [
@@ -492,7 +431,7 @@ def test_unreadable_page_is_failed_not_dropped(model_dir: Path) -> None:
 
 def test_locate_task_uses_the_query(model_dir: Path) -> None:
     engine = _engine(model_dir, mode="small", query="the total")
-    calls = _wrap_generate(engine, lambda kw: None)
+    calls = wrap_generate(engine, lambda kw: None)
     (page,) = engine.run(_pages([(600, 400)]), Task.LOCATE)
     text = engine.tokenizer.decode(calls[0]["input_ids"][0], skip_special_tokens=False)
     assert "<|ref|>" in text and "Locate" in text
@@ -532,7 +471,7 @@ def test_new_tokens_stay_within_the_trained_positions(model_dir: Path) -> None:
         requested.append(kw["max_new_tokens"])
         kw["max_new_tokens"] = 2  # what was asked is recorded; keep the run short
 
-    calls = _wrap_generate(engine, before)
+    calls = wrap_generate(engine, before)
     list(engine.run(_pages([(600, 400)])))
     limit = engine.model.config.text_config.max_position_embeddings
     assert requested == [limit - calls[0]["input_ids"].shape[1]]

@@ -7,8 +7,6 @@ since they share the batching code but not the model, processor or checkpoint la
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +15,16 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-import numpy as np  # noqa: E402
 import pymupdf  # noqa: E402
-from PIL import Image  # noqa: E402
 
 tiny_v1 = pytest.importorskip("tiny_v1")
+
+from engine_pages import (  # noqa: E402
+    crafted_generate,
+    hub_offline,  # noqa: F401 (autouse fixture)
+    make_pages,
+    wrap_generate,
+)
 
 import deepocr_loaders as dl  # noqa: E402
 from deepocr_loaders import PageStatus  # noqa: E402
@@ -36,17 +39,6 @@ FAMILY = ["deepseek-ocr", "deepocr"]
 SIZES = [(1400, 600), (600, 400), (600, 1400), (500, 500)]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _offline() -> Iterator[None]:
-    old = os.environ.get("HF_HUB_OFFLINE")
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    yield
-    if old is None:
-        os.environ.pop("HF_HUB_OFFLINE", None)
-    else:
-        os.environ["HF_HUB_OFFLINE"] = old
-
-
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {
@@ -55,29 +47,8 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-class _ImageSource:
-    """A stand-in Source that renders prepared images (the engine only calls ``render``)."""
-
-    def __init__(self, images: list[Image.Image]) -> None:
-        self.images = images
-
-    def render(self, index: int, dpi: float = 144) -> RenderedPage:
-        im = self.images[index]
-        return RenderedPage(index, str(index + 1), im, im.width / 2, im.height / 2, dpi)
-
-
 def _pages(sizes: list[tuple[int, int]] = SIZES, seed: int = 0) -> list[PageInput]:
-    rng = np.random.default_rng(seed)
-    images = []
-    for i, (w, h) in enumerate(sizes):
-        base = np.array([(67 * i) % 256, (151 * i + 40) % 256, (29 * i + 200) % 256])
-        noise = rng.integers(0, 40, (h, w, 3))
-        images.append(Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8)))
-    src = _ImageSource(images)
-    return [
-        PageInput(src, i, str(i + 1), im.width / 2, im.height / 2)  # type: ignore[arg-type]
-        for i, im in enumerate(images)
-    ]
+    return make_pages(sizes, seed)
 
 
 def _engine(name: str, folders: dict[str, Path], **options: Any) -> BatchedVisionEngine:
@@ -87,34 +58,6 @@ def _engine(name: str, folders: dict[str, Path], **options: Any) -> BatchedVisio
     engine = get_engine(name, model=str(folders[name]), local_files_only=True, **options)
     assert isinstance(engine, BatchedVisionEngine)
     return engine
-
-
-def _wrap_generate(
-    engine: BatchedVisionEngine, before: Callable[[dict[str, Any]], None]
-) -> list[dict[str, Any]]:
-    calls: list[dict[str, Any]] = []
-    real = engine.model.generate
-
-    def generate(**kwargs: Any) -> Any:
-        calls.append(kwargs)
-        before(kwargs)
-        return real(**kwargs)
-
-    engine.model.generate = generate
-    return calls
-
-
-def _crafted(engine: BatchedVisionEngine, text: str, *, eos: bool) -> Callable[..., Any]:
-    tok = engine.tokenizer
-    ids = tok.convert_tokens_to_ids(text.split(" "))
-    tail = [engine._eos_id] if eos else []
-
-    def generate(**kwargs: Any) -> Any:
-        prompt = kwargs["input_ids"]
-        rows = [ids + tail + [engine._pad_id] * 2 for _ in range(prompt.shape[0])]
-        return torch.cat([prompt, torch.tensor(rows)], dim=1)
-
-    return generate
 
 
 # -- loading -----------------------------------------------------------------------------
@@ -153,7 +96,7 @@ def test_refuses_pickle_checkpoints(name: str, folders: dict[str, Path], tmp_pat
 @pytest.mark.parametrize("name", FAMILY)
 def test_batched_equals_one_at_a_time(name: str, folders: dict[str, Path]) -> None:
     batched = _engine(name, folders, batch_size=4, mode="gundam")
-    calls = _wrap_generate(batched, lambda kw: None)
+    calls = wrap_generate(batched, lambda kw: None)
     single = _engine(name, folders, batch_size=1, mode="gundam")
     many = list(batched.run(_pages()))
     one = list(single.run(_pages()))
@@ -181,7 +124,7 @@ def test_modes_change_the_image_budget(name: str, folders: dict[str, Path]) -> N
     counts = {}
     for mode in ("tiny", "small", "base"):
         engine = _engine(name, folders, mode=mode)
-        calls = _wrap_generate(engine, lambda kw: None)
+        calls = wrap_generate(engine, lambda kw: None)
         (page,) = engine.run(_pages([(900, 1200)]))
         image_id = engine.processor.image_token_id
         counts[mode] = int((calls[0]["input_ids"] == image_id).sum())
@@ -196,7 +139,7 @@ def test_modes_change_the_image_budget(name: str, folders: dict[str, Path]) -> N
 @pytest.mark.parametrize("name", FAMILY)
 def test_page_without_eos_is_retried_then_truncated(name: str, folders: dict[str, Path]) -> None:
     engine = _engine(name, folders, mode="small", max_new_tokens=5, retry_truncated=True)
-    engine.model.generate = _crafted(engine, "# A b c", eos=False)
+    engine.model.generate = crafted_generate(engine, "# A b c", eos=False)
     (page,) = engine.run(_pages([(600, 400)]))
     assert page.status is PageStatus.TRUNCATED and "retry" in (page.error or "")
     assert page.metadata["retried"] is True and page.markdown.strip() == "# A b c"
@@ -207,7 +150,7 @@ def test_page_without_eos_is_retried_then_truncated(name: str, folders: dict[str
 def test_grounded_output_becomes_blocks(name: str, folders: dict[str, Path]) -> None:
     engine = _engine(name, folders, mode="small")
     text = "<|ref|> title <|/ref|> <|det|> [[ 1 , 20 , 900 , 100 ]] <|/det|> # A b"
-    engine.model.generate = _crafted(engine, text, eos=True)
+    engine.model.generate = crafted_generate(engine, text, eos=True)
     (page,) = engine.run(_pages([(600, 400)]))
     assert page.status is PageStatus.OK and page.engine == name
     (block,) = page.blocks
@@ -226,7 +169,7 @@ def test_oom_halves_the_batch_and_keeps_every_page(name: str, folders: dict[str,
         if kw["input_ids"].shape[0] > 1:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    calls = _wrap_generate(engine, before)
+    calls = wrap_generate(engine, before)
     pages = list(engine.run(_pages()))
     assert [p.raw_output for p in pages] == reference
     assert engine.stats.oom_backoffs >= 2 and engine._batch_limit == 1
