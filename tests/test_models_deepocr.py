@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image
 from safetensors.torch import load_file, save_file
-from tiny_v1 import collate_pages, save_tiny_deepocr
+from tiny_v1 import bar_page, collate_pages, reference_expected, save_tiny_deepocr
 
 from deepocr_loaders.errors import ModelLoadError
 from deepocr_loaders.models.loading import load_deepocr
@@ -24,9 +24,7 @@ MODE = "gundam-6"  # DeepOCR's config: 640 px tiles, 2 to 6 of them, 1024 px glo
 
 @pytest.fixture(scope="module")
 def reference() -> tuple:
-    if not (FIXTURE / "READY").is_file():
-        pytest.skip("reference fixture tests/fixtures/deepocr not generated yet")
-    expected = json.loads((FIXTURE / "expected.json").read_text(encoding="utf-8"))
+    expected = reference_expected("deepocr")
     model, processor = load_deepocr(FIXTURE, dtype=torch.float32)
     return expected, model, processor
 
@@ -36,16 +34,6 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple:
     folder = save_tiny_deepocr(tmp_path_factory.mktemp("deepocr") / "tiny")
     model, processor = load_deepocr(folder, dtype="float32", device="cpu")
     return folder, model, processor
-
-
-def _page(width: int, height: int, seed: int) -> Image.Image:
-    gen = torch.Generator().manual_seed(seed)
-    image = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(image)
-    for _ in range(30):
-        x, y = (torch.rand(2, generator=gen) * torch.tensor([width, height])).tolist()
-        draw.rectangle((x, y, x + width / 4, y + 10), fill=(0, 0, 0))
-    return image
 
 
 def test_token_counts_and_grids_match_the_reference(reference: tuple) -> None:
@@ -96,8 +84,8 @@ def test_matches_the_reference_outputs(reference: tuple, page: str) -> None:
 def test_left_padded_batch_and_generate_match_single_pages(tiny: tuple) -> None:
     _, model, processor = tiny
     pages = [
-        processor([_page(1300, 700, 1)], [DEEPOCR_PROMPT], mode=MODE),
-        processor([_page(400, 500, 2)], [DEEPOCR_PROMPT], mode=MODE),
+        processor([bar_page(1300, 700, 1)], [DEEPOCR_PROMPT], mode=MODE),
+        processor([bar_page(400, 500, 2)], [DEEPOCR_PROMPT], mode=MODE),
     ]
     assert [p["tile_grid"][0].tolist() for p in pages] == [[2, 1], [1, 1]]
     batch = collate_pages(pages, processor.tokenizer.pad_token_id)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image
 from safetensors.torch import load_file, save_file
-from tiny_v1 import collate_pages, save_tiny_v1
+from tiny_v1 import bar_page, collate_pages, reference_expected, reference_ids, save_tiny_v1
 
 from deepocr_loaders.errors import ModelLoadError
 from deepocr_loaders.models.deepseek_ocr_v1 import DeepseekOcrV1Config, DeepseekOcrV1ForCausalLM
@@ -28,20 +27,9 @@ FIXTURE = Path(__file__).parent / "fixtures" / "deepseek_ocr_v1"
 RUNS = ["page_a/gundam", "page_a/small", "page_b/tiny", "page_b/base"]
 
 
-def _reference_ids(run: dict, image_token_id: int) -> list[int]:
-    """The reference's input_ids: recorded whole, or as prefix + image run + suffix."""
-    if "input_ids" in run:
-        return run["input_ids"]
-    layout = run["input_layout"]
-    image = [image_token_id] * run["num_image_tokens"]
-    return layout["prefix_ids"] + image + layout["suffix_ids"]
-
-
 @pytest.fixture(scope="module")
 def reference() -> tuple:
-    if not (FIXTURE / "READY").is_file():
-        pytest.skip("reference fixture tests/fixtures/deepseek_ocr_v1 not generated yet")
-    expected = json.loads((FIXTURE / "expected.json").read_text(encoding="utf-8"))
+    expected = reference_expected("deepseek_ocr_v1")
     model, processor = load_deepseek_ocr_v1(FIXTURE, dtype=torch.float32)
     return expected, model, processor
 
@@ -53,24 +41,13 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple:
     return folder, model, processor
 
 
-def _page(width: int, height: int, seed: int) -> Image.Image:
-    """A synthetic page: text-like bars at seed-dependent places."""
-    gen = torch.Generator().manual_seed(seed)
-    image = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(image)
-    for _ in range(40):
-        x, y = (torch.rand(2, generator=gen) * torch.tensor([width, height])).tolist()
-        draw.rectangle((x, y, x + width / 5, y + 8), fill=(20, 20, 20))
-    return image
-
-
 @pytest.mark.parametrize("run_name", RUNS)
 def test_matches_the_reference_outputs(reference: tuple, run_name: str) -> None:
     expected, model, processor = reference
     run = expected["runs"][run_name]
     image = Image.open(FIXTURE / expected["images"][run["image"]]["file"])
     inputs = processor([image], [expected["prompt"]], mode=run["mode"])
-    assert inputs["input_ids"][0].tolist() == _reference_ids(run, expected["image_token_id"])
+    assert inputs["input_ids"][0].tolist() == reference_ids(run, expected["image_token_id"])
     with torch.no_grad():
         feats = model.get_image_features(
             inputs["pixel_values"], inputs.get("pixel_values_local"), inputs["tile_grid"]
@@ -146,7 +123,7 @@ def test_shape_mismatch_and_pickles_are_refused(tiny: tuple, tmp_path: Path) -> 
 
 def test_left_padded_batch_matches_single_pages(tiny: tuple) -> None:
     _, model, processor = tiny
-    images = [_page(2000, 650, 1), _page(1300, 700, 2), _page(500, 400, 3)]
+    images = [bar_page(2000, 650, 1), bar_page(1300, 700, 2), bar_page(500, 400, 3)]
     pages = [processor([im], [V1_PROMPT], mode="gundam") for im in images]
     # Three tiles, two tiles, none: token counts differ, so the batch really is left-padded.
     assert [p["tile_grid"][0].tolist() for p in pages] == [[3, 1], [2, 1], [1, 1]]
@@ -166,8 +143,8 @@ def test_generate_batched_equals_single_and_encodes_images_once(tiny: tuple) -> 
     assert model.generation_config.eos_token_id == processor.tokenizer.eos_token_id
     assert model.generation_config.pad_token_id == processor.tokenizer.pad_token_id
     pages = [
-        processor([_page(1300, 700, 4)], [V1_PROMPT], mode="gundam"),
-        processor([_page(600, 600, 5)], [V1_PROMPT], mode="gundam"),
+        processor([bar_page(1300, 700, 4)], [V1_PROMPT], mode="gundam"),
+        processor([bar_page(600, 600, 5)], [V1_PROMPT], mode="gundam"),
     ]
     calls: list[int] = []
     hook = model.vision.register_forward_hook(lambda m, a, o: calls.append(a[0].shape[0]))
@@ -187,7 +164,7 @@ def test_generate_batched_equals_single_and_encodes_images_once(tiny: tuple) -> 
 
 def test_image_token_mismatch_is_an_error(tiny: tuple) -> None:
     _, model, processor = tiny
-    page = processor([_page(500, 400, 6)], [V1_PROMPT], mode="base")
+    page = processor([bar_page(500, 400, 6)], [V1_PROMPT], mode="base")
     ids = page["input_ids"].clone()
     ids[0, 1] = processor.tokenizer.pad_token_id  # one image position fewer
     with pytest.raises(ValueError, match=r"image tokens per page \[272\]"):

@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
 from tiny_ocr2 import build_tokenizer
-from tiny_v1 import build_deepocr_tokenizer
+from tiny_v1 import build_deepocr_tokenizer, reference_expected, reference_ids
 
 from deepocr_loaders.models.v1_modes import choose_tile_grid, get_v1_mode, plan_v1_page
 from deepocr_loaders.models.v1_processing import V1_PROMPT, DeepEncoderProcessor
 
 FIXTURE = Path(__file__).parent / "fixtures" / "deepseek_ocr_v1"
 GREY = (127 / 255 - 0.5) / 0.5  # the padding colour after normalisation
-
-
-def _reference_ids(run: dict, image_token_id: int) -> list[int]:
-    """The reference's input_ids: recorded whole, or as prefix + image run + suffix."""
-    if "input_ids" in run:
-        return run["input_ids"]
-    layout = run["input_layout"]
-    image = [image_token_id] * run["num_image_tokens"]
-    return layout["prefix_ids"] + image + layout["suffix_ids"]
-
-
-def _expected() -> dict:
-    if not (FIXTURE / "READY").is_file():
-        pytest.skip("reference fixture tests/fixtures/deepseek_ocr_v1 not generated yet")
-    return json.loads((FIXTURE / "expected.json").read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize(
@@ -74,7 +58,7 @@ def test_mode_lookup_and_errors() -> None:
 
 
 def test_counts_and_grids_match_the_reference() -> None:
-    expected = _expected()
+    expected = reference_expected("deepseek_ocr_v1")
     for size, per_mode in expected["token_counts"].items():
         width, height = map(int, size.split("x"))
         for mode, count in per_mode.items():
@@ -89,7 +73,7 @@ def test_counts_and_grids_match_the_reference() -> None:
 
 
 def test_processor_input_ids_match_the_reference() -> None:
-    expected = _expected()
+    expected = reference_expected("deepseek_ocr_v1")
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = PreTrainedTokenizerFast.from_pretrained(FIXTURE)
@@ -98,7 +82,7 @@ def test_processor_input_ids_match_the_reference() -> None:
     for name, run in expected["runs"].items():
         image = Image.open(FIXTURE / expected["images"][run["image"]]["file"])
         out = processor([image], [expected["prompt"]], mode=run["mode"])
-        assert out["input_ids"][0].tolist() == _reference_ids(run, processor.image_token_id), name
+        assert out["input_ids"][0].tolist() == reference_ids(run, processor.image_token_id), name
         assert out["tile_grid"][0].tolist() == run["images_spatial_crop"], name
         assert list(out["pixel_values"].shape) == run["pixel_values"]["global_shape"], name
         assert out["pixel_values"].sum().item() == pytest.approx(

@@ -14,6 +14,43 @@ from typing import Any
 
 from tiny_ocr2 import build_tokenizer
 
+#: The committed reference fixtures (``tests/fixtures/README.md``).
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def reference_expected(name: str) -> dict[str, Any]:
+    """``fixtures/<name>/expected.json``; the calling test skips while the fixture is absent."""
+    import pytest
+
+    folder = FIXTURES / name
+    if not (folder / "READY").is_file():
+        pytest.skip(f"reference fixture tests/fixtures/{name} not generated yet")
+    return dict(json.loads((folder / "expected.json").read_text(encoding="utf-8")))
+
+
+def reference_ids(run: dict[str, Any], image_token_id: int) -> list[int]:
+    """The reference's input_ids: recorded whole, or as prefix + image run + suffix."""
+    if "input_ids" in run:
+        return list(run["input_ids"])
+    layout = run["input_layout"]
+    image = [image_token_id] * run["num_image_tokens"]
+    return list(layout["prefix_ids"] + image + layout["suffix_ids"])
+
+
+def bar_page(width: int, height: int, seed: int) -> Any:
+    """A synthetic page (PIL image): text-like bars at seed-dependent places."""
+    import torch
+    from PIL import Image, ImageDraw
+
+    gen = torch.Generator().manual_seed(seed)
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    for _ in range(40):
+        x, y = (torch.rand(2, generator=gen) * torch.tensor([width, height])).tolist()
+        draw.rectangle((x, y, x + width / 5, y + 8), fill=(20, 20, 20))
+    return image
+
+
 #: Encoder dims of the tiny checkpoints (the ``"deepencoder"`` config block).
 TINY_ENCODER = {
     "sam_embed_dim": 32,
