@@ -7,7 +7,7 @@ runs the same checkpoint (``deepseek-ai/DeepSeek-OCR`` safetensors, by key mappi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -15,7 +15,7 @@ from ..errors import EngineError
 from . import register_engine
 from .hf_batched import BatchedVisionEngine
 
-__all__ = ["DEFAULT_MODEL", "DeepseekOcrEngine", "decoder_attention", "tiles_in", "v1_mode"]
+__all__ = ["DEFAULT_MODEL", "DeepseekOcrEngine", "decoder_attention"]
 
 DEFAULT_MODEL = "deepseek-ai/DeepSeek-OCR"
 #: The reference's default: 640-pixel tiles plus a 1024 global view.
@@ -30,39 +30,28 @@ def decoder_attention(plan: str | dict[str, str] | None) -> str:
     return plan or "sdpa"
 
 
-def v1_mode(mode: Any, default: str) -> Any:
-    """The DeepEncoder resolution mode called ``mode`` (``None``: ``default``)."""
-    from ..models.v1_modes import get_v1_mode
-
-    try:
-        return get_v1_mode(default if mode is None else mode)
-    except ValueError as exc:
-        raise EngineError(f"resolution mode: {exc}") from None
-
-
-def tiles_in(encoded: Mapping[str, Any]) -> int:
-    """Local tiles of one encoded page: ``tile_grid`` (1, 1) means the global view only."""
-    width, height = (int(v) for v in encoded["tile_grid"][0])
-    count = width * height
-    return count if count > 1 else 0
-
-
 @register_engine("deepseek-ocr")
 class DeepseekOcrEngine(BatchedVisionEngine):
     """DeepSeek-OCR v1 (SAM + CLIP-L DeepEncoder, 3B MoE decoder) with batched generation.
 
     ``model``: hub id (default ``deepseek-ai/DeepSeek-OCR``) or a local folder in the released
-    layout; never loaded with remote code. ``mode``: ``tiny``, ``small``, ``base``, ``large``
-    or ``gundam`` (default). The other options are those of :class:`.BatchedVisionEngine`.
+    layout; never loaded with remote code. ``mode``: ``tiny``, ``small``, ``base``, ``large``,
+    ``gundam`` (default) or ``gundam-6``. The other options are those of
+    :class:`.BatchedVisionEngine`.
     """
 
     default_model: ClassVar[str] = DEFAULT_MODEL
+    default_mode: ClassVar[str] = DEFAULT_MODE
     cpu_keys: ClassVar[frozenset[str]] = frozenset({"tile_grid"})
 
-    def _load_folder(self, folder: Path, processor: Any) -> tuple[Any, Any]:
+    def _loader(self) -> Callable[..., tuple[Any, Any]]:
+        """The folder loader of :mod:`deepocr_loaders.models.loading` for this model."""
         from ..models.loading import load_deepseek_ocr_v1
 
-        model, proc = load_deepseek_ocr_v1(
+        return load_deepseek_ocr_v1
+
+    def _load_folder(self, folder: Path, processor: Any) -> tuple[Any, Any]:
+        model, proc = self._loader()(
             folder,
             dtype=self.plan.dtype,
             device=self.plan.device,
@@ -71,10 +60,18 @@ class DeepseekOcrEngine(BatchedVisionEngine):
         return model, processor or proc
 
     def _get_mode(self, mode: Any) -> Any:
-        return v1_mode(mode, DEFAULT_MODE)
+        from ..models.v1_modes import get_v1_mode
+
+        try:
+            return get_v1_mode(self.default_mode if mode is None else mode)
+        except ValueError as exc:
+            raise EngineError(f"resolution mode: {exc}") from None
 
     def _encode(self, image: Any, prompt: str) -> Mapping[str, Any]:
         return dict(self.processor(images=[image], text=[prompt], mode=self.mode))
 
     def _count_tiles(self, encoded: Mapping[str, Any]) -> int:
-        return tiles_in(encoded)
+        # tile_grid (1, 1) means the global view only.
+        width, height = (int(v) for v in encoded["tile_grid"][0])
+        count = width * height
+        return count if count > 1 else 0
