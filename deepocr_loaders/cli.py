@@ -30,12 +30,11 @@ from .document import BlockKind, Document, PageStatus
 from .errors import DeepOCRError
 from .grounding import build_page, parse_grounded_page
 from .samples import sample_grounded_output
-from .sources import open_source
+from .sources import list_inputs, open_source
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FILE_ERROR, EXIT_USAGE, EXIT_PAGES_NOT_OK = 0, 1, 2, 3
-SUPPORTED_SUFFIXES = (".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif")
 _LETTER = (612.0, 792.0)
 
 log = logging.getLogger("deepocr")
@@ -185,19 +184,6 @@ class _Report:
         )
 
 
-def _expand(inputs: Sequence[str]) -> list[Path]:
-    paths: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            paths.extend(
-                sorted(p for p in path.rglob("*") if p.suffix.lower() in SUPPORTED_SUFFIXES)
-            )
-        else:
-            paths.append(path)
-    return paths
-
-
 # -- commands -----------------------------------------------------------------------------------
 
 
@@ -205,7 +191,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     report = _Report()
-    for path, doc in report.converted(_expand(args.inputs), _convert_kwargs(args), args.quiet):
+    for path, doc in report.converted(list_inputs(args.inputs), _convert_kwargs(args), args.quiet):
         if args.crop_figures:
             _crop_figures(path, doc, out, args)
         _write_doc(doc, out, path.stem)
@@ -229,7 +215,7 @@ def _crop_figures(path: Path, doc: Document, out: Path, args: argparse.Namespace
 def _cmd_chunk(args: argparse.Namespace) -> int:
     report = _Report()
     with _open_out(args.out) as sink:
-        for _, doc in report.converted(_expand(args.inputs), _convert_kwargs(args), args.quiet):
+        for _, doc in report.converted(list_inputs(args.inputs), _convert_kwargs(args), args.quiet):
             for chunk in _chunk_dicts(doc, args):
                 sink.write(json.dumps(chunk, ensure_ascii=False) + "\n")
     report.print()
@@ -272,7 +258,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.ray:
         return _ingest_ray(args)
-    paths = _expand([args.folder])
+    paths = list_inputs([args.folder])
     report = _Report()
     kwargs = _convert_kwargs(args)
 

@@ -42,7 +42,15 @@ from .engines import Engine, Task, get_engine
 from .errors import DeepOCRError
 from .pipeline import DEFAULT_ENGINE, _checked
 from .records import PAGE_JSON_KEY, document_from_records
-from .sources import DEFAULT_DPI, PageSpec, Source, open_source, parse_page_range
+from .sources import (
+    DEFAULT_DPI,
+    SUPPORTED_SUFFIXES,
+    PageSpec,
+    Source,
+    list_inputs,
+    open_source,
+    parse_page_range,
+)
 
 if TYPE_CHECKING:
     from chunking import Chunk, LayoutChunker
@@ -56,9 +64,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: File name endings picked up when a folder is listed.
-SUPPORTED_SUFFIXES = (".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif")
 
 OutputFormat = Literal["jsonl", "parquet"]
 
@@ -115,21 +120,6 @@ class IngestReport:
         for status, n in summary["status_counts"].items():
             self.status_counts[status] = self.status_counts.get(status, 0) + n
         self.page_problems.extend(summary["problems"])
-
-
-def list_inputs(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Files to ingest: folders are walked recursively for PDFs and images, sorted; files are
-    kept as given (an unsupported one is reported by the run, not dropped here)."""
-    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
-    paths: list[Path] = []
-    for item in items:
-        path = Path(item)
-        if path.is_dir():
-            found = (p for p in path.rglob("*") if p.suffix.lower() in SUPPORTED_SUFFIXES)
-            paths.extend(sorted(p for p in found if p.is_file()))
-        else:
-            paths.append(path)
-    return list(dict.fromkeys(paths))  # a file named twice is ingested once
 
 
 # -- stage 1: files -> page rows (CPU tasks) ---------------------------------------------------

@@ -25,6 +25,7 @@ import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, ClassVar, Literal, TypeAlias, TypeVar, cast
 
 import pymupdf
@@ -44,17 +45,39 @@ from .errors import (
 __all__ = [
     "DEFAULT_DPI",
     "DEFAULT_MAX_PIXELS",
+    "SUPPORTED_SUFFIXES",
     "ImageSource",
     "PageSpec",
     "PdfSource",
     "RenderedPage",
     "Source",
     "SourceInput",
+    "list_inputs",
     "open_source",
     "parse_page_range",
 ]
 
 log = logging.getLogger(__name__)
+
+#: File name endings picked up when a folder is listed.
+SUPPORTED_SUFFIXES = (".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif")
+
+
+def list_inputs(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Files to convert: folders are walked recursively for PDFs and images, sorted; files are
+    kept as given (an unsupported one is reported when it is opened, not dropped here); a file
+    named twice is listed once."""
+    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    paths: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = (p for p in path.rglob("*") if p.suffix.lower() in SUPPORTED_SUFFIXES)
+            paths.extend(sorted(p for p in found if p.is_file()))
+        else:
+            paths.append(path)
+    return list(dict.fromkeys(paths))
+
 
 #: Rendering resolution of DeepSeek-OCR's reference scripts (a zoom of 2 over PDF's 72 dpi).
 DEFAULT_DPI = 144
