@@ -136,7 +136,8 @@ class DevicePlan:
     attn_implementation: str | dict[str, str] | None
 
 
-_DTYPES = {
+#: dtype names accepted wherever a dtype is given as text.
+DTYPE_NAMES = {
     "float32": torch.float32,
     "fp32": torch.float32,
     "bfloat16": torch.bfloat16,
@@ -180,9 +181,10 @@ def plan_device(
     dev = _pick_device(device)
     if isinstance(dtype, str) and dtype != "auto":
         try:
-            dt = _DTYPES[dtype.lower()]
+            dt = DTYPE_NAMES[dtype.lower()]
         except KeyError:
-            raise ModelLoadError(f"unknown dtype {dtype!r} (known: {', '.join(_DTYPES)})") from None
+            known = ", ".join(DTYPE_NAMES)
+            raise ModelLoadError(f"unknown dtype {dtype!r} (known: {known})") from None
     elif isinstance(dtype, torch.dtype):
         dt = dtype
     elif dev.type == "cuda":

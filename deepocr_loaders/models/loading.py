@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from transformers.initialization import no_init_weights
 
-from ..engines.hf_loading import PICKLE_SUFFIXES
+from ..engines.hf_loading import DTYPE_NAMES, PICKLE_SUFFIXES
 from ..errors import ModelLoadError
 from .deepencoder import DeepEncoderConfig
 from .deepocr import DeepOcrConfig, DeepOcrForCausalLM
@@ -200,16 +200,9 @@ def _resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
     if isinstance(dtype, torch.dtype):
         return dtype
     try:
-        return {
-            "float32": torch.float32,
-            "fp32": torch.float32,
-            "bfloat16": torch.bfloat16,
-            "bf16": torch.bfloat16,
-            "float16": torch.float16,
-            "fp16": torch.float16,
-        }[dtype.lower()]
+        return DTYPE_NAMES[dtype.lower()]
     except KeyError:
-        raise ModelLoadError(f"unknown dtype {dtype!r}") from None
+        raise ModelLoadError(f"unknown dtype {dtype!r} (known: {', '.join(DTYPE_NAMES)})") from None
 
 
 def _load_tokenizer(folder: Path) -> Any:
