@@ -76,6 +76,21 @@ def _boxes(block: Block) -> list[dict[str, float]]:
     ]
 
 
+def _part_blocks(unit: Unit, start: int, end: int, first: bool, last: bool) -> list[Block]:
+    """The blocks a row group (rows ``start:end``) of a split table cites: the printed parts
+    its rows come from, the captions above the table with the first group, the captions below
+    and the footnotes with the last. The text repeats the captions; the boxes do not."""
+    assert unit.table is not None
+    parts = [b for _, b in unit.row_starts]
+    bounds = [s for s, _ in unit.row_starts] + [len(unit.table.rows)]
+    mine = [b for m, b in enumerate(parts) if bounds[m] < end and bounds[m + 1] > start]
+    head = unit.blocks.index(parts[0])
+    tail = unit.blocks.index(parts[-1]) + 1
+    above = unit.blocks[:head] if first else []
+    below = unit.blocks[tail:] if last else []
+    return [*above, *(mine or parts), *below]
+
+
 class LayoutChunker:
     """Chunks a :class:`~deepocr_loaders.Document` along its layout.
 
@@ -160,18 +175,19 @@ class LayoutChunker:
             self.table_embedding == "auto" and len(groups) > 1
         )
         index = _table_keys(unit.table) if keys else None
-        table_blocks = [b for b in unit.blocks if b not in unit.notes]
         pieces = []
         for k, (start, end, tokens) in enumerate(groups):
             last = k == len(groups) - 1
             part = part_text(unit.table, start, end)
             text = "\n\n".join(t for t in (before, part, after, notes if last else "") if t)
             extra = {"table_part": k + 1, "table_parts": len(groups)} if len(groups) > 1 else {}
+            split = len(groups) > 1
+            cited = _part_blocks(unit, start, end, k == 0, last) if split else unit.blocks
             pieces.append(
                 _Piece(
                     "table",
                     text,
-                    unit.blocks if last else table_blocks,
+                    cited,
                     tokens + frame + (note_tokens if last else 0),
                     unit.section,
                     unit.path,

@@ -47,6 +47,9 @@ class Unit:
     """Tables: caption text placed after the table in every part."""
     notes: list[Block] = field(default_factory=list)
     """Tables: footnotes, placed after the last part only."""
+    row_starts: list[tuple[int, Block]] = field(default_factory=list)
+    """Tables: each printed part (a table block) with the index of its first row in the
+    stitched table, so a row group cites only the parts its rows come from."""
     intro: Unit | None = None
     """Equations: the paragraph that introduces them."""
     image_paths: list[str] = field(default_factory=list)
@@ -282,6 +285,7 @@ def _table_unit(
     and the position after the last block it took."""
     grid = tables[i]
     members = [i]
+    row_starts = [(0, body[i])]
     j = i
     # A continuation: the next body block is a caption-less table on a later page with the same
     # number of columns (so the table was the last body block of its page).
@@ -293,6 +297,7 @@ def _table_unit(
     ):
         j += 1
         members.append(j)
+        row_starts.append((len(grid.rows), body[j]))
         grid = stitch_tables(grid, tables[j])
     caption_pos = sorted(k for k, t in targets.items() if t in members)
     before = [k for k in caption_pos if k < i]
@@ -317,5 +322,6 @@ def _table_unit(
         before=[body[k].text.strip() for k in before],
         after=[body[k].text.strip() for k in after],
         notes=notes,
+        row_starts=row_starts,
     )
     return unit, end + 1

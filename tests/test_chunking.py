@@ -28,6 +28,7 @@ from chunking import (
     numbering_depth,
     resolve_token_counter,
 )
+from chunking.tables import first_cell
 from deepocr_loaders import Block, BlockKind, Document
 
 
@@ -206,6 +207,28 @@ def test_table_continued_on_next_page_is_stitched() -> None:
     assert {b["page"] for b in tab.metadata["boxes"]} == {0, 1}
     assert tab.metadata["page_start"] == 0 and tab.metadata["page_end"] == 1
     assert "p0-b2" in tab.metadata["block_ids"] and "p1-b1" in tab.metadata["block_ids"]
+
+
+def test_row_groups_of_a_stitched_table_cite_only_the_pages_of_their_rows() -> None:
+    caption = blk(BlockKind.CAPTION, "Table 2: Readings", (72, 380, 400, 395))
+    first = table(STATION_HEADER, station_rows(20), y=400)
+    second = table(STATION_HEADER, station_rows(40, start=20), y=60)
+    d = doc(
+        [
+            [heading("Readings", 2), caption, first, footer("1")],
+            [header(), second, para("After the table.", y=700), footer("2")],
+        ]
+    )
+    parts = [c for c in chunk(d, max_tokens=120) if c.metadata["kind"] == "table"]
+    assert len(parts) > 3
+    for k, c in enumerate(parts):
+        assert "Table 2: Readings" in c.text  # the caption text travels with every part
+        ids = [int(first_cell(ln)[3:]) for ln in c.text.splitlines() if ln.startswith("| AC-")]
+        pages = sorted({0 if i < 20 else 1 for i in ids})
+        assert c.metadata["pages"] == pages, (k, ids)
+        assert {b["page"] for b in c.metadata["boxes"]} == set(pages)
+        # The caption's box goes with the first part only: it is printed once.
+        assert ("p0-b1" in c.metadata["block_ids"]) == (k == 0)
 
 
 def test_tables_with_own_caption_or_other_columns_are_not_stitched() -> None:
