@@ -33,7 +33,8 @@ class Chunk:
     labels), ``pages``, ``page_labels``, ``page_width``/``page_height`` (first page, points),
     ``page_sizes``, ``boxes`` (``{page, x0, y0, x1, y1}`` per block box, points, top-left origin),
     ``block_ids``, ``source``, ``document_sha256``, ``engine``; when they apply ``table_part`` and
-    ``table_parts``, ``image_paths``, ``overlap_tokens``.
+    ``table_parts``, ``table_keys`` (a row group's column names and row keys, the part of
+    ``contextualized_text`` that stands for its cells), ``image_paths``, ``overlap_tokens``.
     """
 
     id: str

@@ -180,7 +180,11 @@ class LayoutChunker:
             last = k == len(groups) - 1
             part = part_text(unit.table, start, end)
             text = "\n\n".join(t for t in (before, part, after, notes if last else "") if t)
-            extra = {"table_part": k + 1, "table_parts": len(groups)} if len(groups) > 1 else {}
+            extra: dict[str, Any] = {}
+            if len(groups) > 1:
+                extra = {"table_part": k + 1, "table_parts": len(groups)}
+            if index:
+                extra["table_keys"] = index[0] + ", ".join(k for k in index[1][start:end] if k)
             split = len(groups) > 1
             cited = _part_blocks(unit, start, end, k == 0, last) if split else unit.blocks
             pieces.append(

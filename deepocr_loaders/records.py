@@ -15,6 +15,8 @@ from .document import Document, Page
 
 __all__ = [
     "BULKY_KEYS",
+    "EMBED_EXCLUDED_KEYS",
+    "LLM_EXCLUDED_KEYS",
     "PAGE_JSON_KEY",
     "PageRecord",
     "document_from_records",
@@ -49,6 +51,30 @@ BULKY_KEYS = (
     "chunk_index",
     "image_paths",
 )
+
+
+#: Keys an LLM may read (citations) but that are noise to an embedding model: page numbers,
+#: counts, paths, part numbers. Adapters embed a chunk's text with its ``headings``, its
+#: ``table_keys`` and any metadata the caller added.
+EMBED_EXCLUDED_KEYS = (
+    *BULKY_KEYS,
+    "source",
+    "file_name",
+    "file_path",
+    "total_pages",
+    "page",
+    "page_label",
+    "kind",
+    "page_start",
+    "page_end",
+    "page_label_start",
+    "page_label_end",
+    "table_part",
+    "table_parts",
+)
+
+#: Keys written for the embedding only, left out of an LLM prompt (the text holds the cells).
+LLM_EXCLUDED_KEYS = (*BULKY_KEYS, "table_keys")
 
 
 def page_id(document_sha256: str, page_index: int) -> str:

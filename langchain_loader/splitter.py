@@ -18,6 +18,11 @@ class LayoutTextSplitter(BaseDocumentTransformer):
 
     Every chunk gets a deterministic ``id`` (same input, same ids: safe upserts and
     ``index(..., cleanup="incremental")``) and flat metadata, ``source`` included.
+
+    A vector store embeds ``page_content``, so with ``prepend_headings`` (default) it starts
+    with the chunk's heading path (``Manual > 3. Pumps > 3.2 Maintenance``): a paragraph that
+    only its section heading tells apart from its look-alikes stays findable. The path is
+    also in ``metadata["headings"]``.
     """
 
     def __init__(
@@ -29,6 +34,7 @@ class LayoutTextSplitter(BaseDocumentTransformer):
         tokenizer: Any = None,
         include_furniture: bool = False,
         flat_metadata: bool = True,
+        prepend_headings: bool = True,
     ) -> None:
         from chunking import LayoutChunker
 
@@ -40,6 +46,7 @@ class LayoutTextSplitter(BaseDocumentTransformer):
             include_furniture=include_furniture,
         )
         self.flat_metadata = flat_metadata
+        self.prepend_headings = prepend_headings
 
     def split_documents(self, documents: Sequence[LCDocument]) -> list[LCDocument]:
         """Chunk Documents with ids (LangChain's stock ``split_documents`` drops ids)."""
@@ -62,7 +69,11 @@ class LayoutTextSplitter(BaseDocumentTransformer):
                 meta["page_label"] = chunk.metadata.get("page_label_start", "")
                 meta["total_pages"] = doc.page_count
                 meta["source"] = doc.source
-                out.append(LCDocument(id=chunk.id, page_content=chunk.text, metadata=meta))
+                headings = chunk.metadata.get("headings")
+                content = chunk.text
+                if self.prepend_headings and headings:
+                    content = f"{headings}\n\n{chunk.text}"
+                out.append(LCDocument(id=chunk.id, page_content=content, metadata=meta))
         for page_doc in problems:
             meta = {k: v for k, v in page_doc.metadata.items() if k != PAGE_JSON_KEY}
             out.append(

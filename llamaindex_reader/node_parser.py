@@ -16,6 +16,8 @@ from pydantic import Field
 
 from deepocr_loaders.records import BULKY_KEYS, PAGE_JSON_KEY, document_from_records, page_id
 
+from ._metadata import exclusions
+
 __all__ = ["LayoutNodeParser"]
 
 
@@ -26,6 +28,12 @@ class LayoutNodeParser(NodeParser):
     min_tokens: int | None = Field(None, description="small neighbours merge up to this")
     overlap_tokens: int = Field(0, description="tokens repeated between neighbouring chunks")
     include_furniture: bool = Field(False, description="keep page headers/footers in chunks")
+    tokenizer: Any = Field(
+        None,
+        exclude=True,
+        description="token counter for the budget: a str -> int callable, a Hugging Face "
+        "tokenizer or a tiktoken encoding (default: a fast approximation)",
+    )
 
     @classmethod
     def class_name(cls) -> str:
@@ -40,6 +48,7 @@ class LayoutNodeParser(NodeParser):
             self.max_tokens,
             self.min_tokens,
             overlap_tokens=self.overlap_tokens,
+            tokenizer=self.tokenizer,
             include_furniture=self.include_furniture,
         )
         ours = [n for n in nodes if PAGE_JSON_KEY in n.metadata]
@@ -69,13 +78,13 @@ class LayoutNodeParser(NodeParser):
                 if source is not None:
                     meta = {**extras[source.node_id], **meta}
                 meta.setdefault("page", meta.get("page_start", 0))
-                bulky = [k for k in meta if k in BULKY_KEYS]
+                inherited = (
+                    (source.excluded_embed_metadata_keys, source.excluded_llm_metadata_keys)
+                    if source is not None
+                    else ((), ())
+                )
                 node = TextNode(
-                    id_=chunk.id,
-                    text=chunk.text,
-                    metadata=meta,
-                    excluded_embed_metadata_keys=bulky,
-                    excluded_llm_metadata_keys=bulky,
+                    id_=chunk.id, text=chunk.text, metadata=meta, **exclusions(meta, *inherited)
                 )
                 if source is not None:
                     node.relationships[NodeRelationship.SOURCE] = source.as_related_node_info()
@@ -88,13 +97,15 @@ class LayoutNodeParser(NodeParser):
         for page_node in ours:
             if page_node.metadata.get("status", "ok") != "ok":
                 meta = {k: v for k, v in page_node.metadata.items() if k != PAGE_JSON_KEY}
-                bulky = [k for k in meta if k in BULKY_KEYS]
                 node = TextNode(
                     id_=page_node.node_id,
                     text=page_node.get_content(),
                     metadata=meta,
-                    excluded_embed_metadata_keys=bulky,
-                    excluded_llm_metadata_keys=bulky,
+                    **exclusions(
+                        meta,
+                        page_node.excluded_embed_metadata_keys,
+                        page_node.excluded_llm_metadata_keys,
+                    ),
                 )
                 node.relationships[NodeRelationship.SOURCE] = page_node.as_related_node_info()
                 out.append(node)

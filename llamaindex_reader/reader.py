@@ -20,7 +20,9 @@ from pydantic import Field, PrivateAttr
 from deepocr_loaders import Engine
 from deepocr_loaders.document import Document
 from deepocr_loaders.pipeline import open_document, resolve_engine
-from deepocr_loaders.records import BULKY_KEYS, page_record
+from deepocr_loaders.records import page_record
+
+from ._metadata import exclusions
 
 __all__ = ["DeepOCRReader"]
 
@@ -45,6 +47,12 @@ class DeepOCRReader(BasePydanticReader):
     max_tokens: int = Field(400, description="chunk budget (mode='chunks')")
     min_tokens: int | None = Field(None, description="small chunks merge up to this")
     overlap_tokens: int = Field(0, description="tokens repeated between neighbouring chunks")
+    tokenizer: Any = Field(
+        None,
+        exclude=True,
+        description="token counter for the chunk budget: a str -> int callable, a Hugging Face "
+        "tokenizer or a tiktoken encoding (default: a fast approximation)",
+    )
     cache: str | bool | None = Field(
         None, description="page cache: a SQLite path, True for the default location, or off"
     )
@@ -88,7 +96,10 @@ class DeepOCRReader(BasePydanticReader):
         from chunking import LayoutChunker
 
         chunker = LayoutChunker(
-            self.max_tokens, self.min_tokens, overlap_tokens=self.overlap_tokens
+            self.max_tokens,
+            self.min_tokens,
+            overlap_tokens=self.overlap_tokens,
+            tokenizer=self.tokenizer,
         )
         for chunk in chunker.chunk(doc):
             meta = chunk.flat_metadata() if self.flat_metadata else dict(chunk.metadata)
@@ -106,14 +117,7 @@ class DeepOCRReader(BasePydanticReader):
 
     @staticmethod
     def _li_document(doc_id: str, text: str, metadata: dict[str, Any]) -> LIDocument:
-        bulky = [k for k in metadata if k in BULKY_KEYS]
-        return LIDocument(
-            id_=doc_id,
-            text=text,
-            metadata=metadata,
-            excluded_embed_metadata_keys=bulky,
-            excluded_llm_metadata_keys=bulky,
-        )
+        return LIDocument(id_=doc_id, text=text, metadata=metadata, **exclusions(metadata))
 
     def lazy_load_data(  # type: ignore[override]
         self, file: Any, extra_info: dict[str, Any] | None = None, fs: Any = None

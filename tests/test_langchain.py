@@ -91,6 +91,18 @@ def test_splitter_keeps_ids_and_flat_metadata(tmp_path: Path) -> None:
         LayoutTextSplitter().split_documents([type(pages[0])(page_content="plain")])
 
 
+def test_splitter_page_content_starts_with_the_heading_path(tmp_path: Path) -> None:
+    pages = list(_loader(make_pdf(tmp_path / "a.pdf", "Alpha")).lazy_load())
+    with_path = LayoutTextSplitter(max_tokens=64).split_documents(pages)
+    bare = LayoutTextSplitter(max_tokens=64, prepend_headings=False).split_documents(pages)
+    assert [c.id for c in with_path] == [c.id for c in bare]
+    headed = [(a, b) for a, b in zip(with_path, bare, strict=True) if a.metadata.get("headings")]
+    assert headed
+    for a, b in headed:
+        # What a vector store embeds carries the section the chunk belongs to.
+        assert a.page_content == f"{a.metadata['headings']}\n\n{b.page_content}"
+
+
 def test_incremental_reindex_uses_source(tmp_path: Path) -> None:
     a = make_pdf(tmp_path / "a.pdf", "Alpha")
     b = make_pdf(tmp_path / "b.pdf", "Beta")

@@ -117,6 +117,52 @@ def test_ingestion_pipeline_with_node_parser(tmp_path: Path) -> None:
     assert LayoutNodeParser(max_tokens=64).to_dict() != LayoutNodeParser(max_tokens=32).to_dict()
 
 
+def test_nodes_embed_headings_and_text_not_page_numbers(tmp_path: Path) -> None:
+    pdf = make_pdf(tmp_path / "a.pdf", "Alpha")
+    pages = SimpleDirectoryReader(
+        input_files=[str(pdf)], file_extractor={".pdf": _reader(mode="pages")}
+    ).load_data()
+    seen: list[str] = []
+
+    def count(text: str) -> int:
+        seen.append(text)
+        return len(text.split())
+
+    nodes = LayoutNodeParser(max_tokens=64, tokenizer=count).get_nodes_from_documents(pages)
+    assert seen  # the budget is counted with the given tokenizer
+    table = next(n for n in nodes if "AC-12" in n.get_content())
+    embed = table.get_content(MetadataMode.EMBED)
+    assert embed.startswith(f"headings: {table.metadata['headings']}")
+    assert table.text in embed
+    for key in ("page_start", "page_label_start", "source", "file_path", "kind", "total_pages"):
+        assert f"{key}:" not in embed, key
+    llm = table.get_content(MetadataMode.LLM)
+    assert "source:" in llm and "page_label_start:" in llm  # citations stay readable
+    # SimpleDirectoryReader's own exclusions carry over to the chunk nodes.
+    assert "last_modified_date" in table.metadata and "last_modified_date:" not in llm
+
+
+def test_split_table_embeds_its_row_keys_for_the_model_only(tmp_path: Path) -> None:
+    from chunk_docs import STATION_HEADER, doc, heading, station_rows, table
+    from llama_index.core import Document as LIDocument
+
+    from deepocr_loaders.records import page_record
+
+    long_table = doc([[heading("Readings", 2), table(STATION_HEADER, station_rows(60))]])
+    pages = [
+        LIDocument(id_=r.id, text=r.text, metadata=r.metadata)
+        for r in (page_record(long_table, p) for p in long_table.pages)
+    ]
+    parts = LayoutNodeParser(max_tokens=120).get_nodes_from_documents(pages)
+    assert len(parts) > 2
+    for node in parts:
+        rows = [ln.split("|")[1].strip() for ln in node.text.splitlines() if "| AC-" in ln]
+        keys = node.metadata["table_keys"]
+        assert keys.endswith("Station: " + ", ".join(rows))
+        assert f"table_keys: {keys}" in node.get_content(MetadataMode.EMBED)
+        assert "table_keys" not in node.get_content(MetadataMode.LLM)
+
+
 def test_node_parser_rejects_foreign_documents() -> None:
     from llama_index.core import Document
 
