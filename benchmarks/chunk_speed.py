@@ -3,9 +3,9 @@ Markdown splitters, on the same content, same machine, one run.
 
 Usage::
 
-    python benchmarks/chunk_speed.py [--repeat 3] [--rounds 5]
+    python benchmarks/chunk_speed.py [--repeat 3] [--rounds 5] [--corpus all|v1]
 
-The generated retrieval corpus (``retrieval_data/corpus.py``: 16 pages of headings, long and
+The generated retrieval corpus (``retrieval_data/corpus.py``: 50 pages of headings, long and
 small tables, figures, lists, paragraphs over page breaks), repeated ``--repeat`` times, is
 chunked by each strategy with a budget of about 400 tokens:
 
@@ -17,7 +17,11 @@ chunked by each strategy with a budget of about 400 tokens:
   ``MarkdownHeaderTextSplitter`` + ``RecursiveCharacterTextSplitter`` chunk the Document's
   Markdown (LangChain counts characters, 1600 ~ 400 tokens, and in a second row tokens with
   our default counter; LlamaIndex gets a regex word tokenizer, since its default downloads a
-  tiktoken file).
+  tiktoken file);
+* docling-core's ``HybridChunker`` (``merge_peers=True``, MiniLM Hugging Face tokenizer, needs
+  ``docling-core[chunking]``): only ``chunker.chunk()`` is timed, on a ``DoclingDocument``
+  converted from the Document beforehand (``retrieval_data/docling_baseline.py``, flat
+  heading levels as docling's PDF pipeline gives them).
 
 Each strategy runs ``--rounds`` times; the best round counts. Prints a table; asserts nothing.
 """
@@ -75,10 +79,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--corpus",
+        choices=("all", "v1"),
+        default="all",
+        help="all: the six documents (50 pages); v1: the first two (16 pages)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        corpus = build_corpus(Path(tmp))
+        corpus = build_corpus(Path(tmp), which=args.corpus)
         document = repeated([d.document for d in corpus], args.repeat)
         markdown = document.to_markdown()
         # The same pages as one PDF for pymupdf4llm, parsed once (not timed).
@@ -123,7 +133,23 @@ def main() -> None:
             max_tokens=BUDGET, tokenizer=tok
         ).chunk(document)
     except ImportError:
-        pass
+        tok = None
+    try:  # docling-core is optional here
+        from docling_baseline import to_docling
+        from docling_core.transforms.chunker.hybrid_chunker import HybridChunker
+        from docling_core.transforms.chunker.tokenizer.huggingface import HuggingFaceTokenizer
+
+        have_docling = tok is not None
+    except ImportError:
+        have_docling = False
+    if have_docling:
+        dl_doc = to_docling(document, heading_levels="flat")  # converted once, not timed
+        hybrid = HybridChunker(
+            tokenizer=HuggingFaceTokenizer(tokenizer=tok, max_tokens=BUDGET), merge_peers=True
+        )
+        strategies["docling HybridChunker, MiniLM tokenizer"] = lambda: list(
+            hybrid.chunk(dl_doc=dl_doc)
+        )
 
     def langchain_tokens() -> list[Any]:
         headers = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4")]

@@ -61,6 +61,7 @@ sys.path.insert(0, str(HERE / "retrieval_data"))
 
 import numpy as np  # noqa: E402
 from corpus import CorpusDoc, Question, build_corpus  # noqa: E402
+from docling_baseline import docling_chunks  # noqa: E402
 
 from chunking import LayoutChunker  # noqa: E402
 from deepocr_loaders import BlockKind, Document  # noqa: E402
@@ -138,6 +139,55 @@ def ours_text_layer(
     for d, document in zip(corpus, documents, strict=True):
         for c in chunker.chunk(document):
             out.append(Retrieved(d.name, c.text, c.contextualized_text, set(c.metadata["pages"])))
+    return out
+
+
+def _page_records(d: CorpusDoc) -> list[Any]:
+    from deepocr_loaders.records import page_record
+
+    return [page_record(d.document, page) for page in d.document.pages]
+
+
+def ours_llamaindex(
+    corpus: list[CorpusDoc], count: Callable[[str], int], max_tokens: int
+) -> list[Retrieved]:
+    """Ours as a LlamaIndex user gets it: ``LayoutNodeParser`` nodes from the reader's page
+    Documents, embedded as LlamaIndex embeds them (``MetadataMode.EMBED``)."""
+    from llama_index.core import Document as LlamaDocument
+    from llama_index.core.schema import MetadataMode
+
+    from llamaindex_reader import LayoutNodeParser
+
+    parser = LayoutNodeParser(max_tokens=max_tokens, tokenizer=count)
+    out = []
+    for d in corpus:
+        records = _page_records(d)
+        pages = [LlamaDocument(id_=r.id, text=r.text, metadata=r.metadata) for r in records]
+        for node in parser.get_nodes_from_documents(pages):
+            text = node.get_content(metadata_mode=MetadataMode.NONE)
+            embed = node.get_content(metadata_mode=MetadataMode.EMBED)
+            pages_of = set(range(node.metadata["page_start"], node.metadata["page_end"] + 1))
+            out.append(Retrieved(d.name, text, embed, pages_of))
+    return out
+
+
+def ours_langchain(
+    corpus: list[CorpusDoc], count: Callable[[str], int], max_tokens: int
+) -> list[Retrieved]:
+    """Ours as a LangChain user gets it: ``LayoutTextSplitter`` on the loader's page Documents;
+    a vector store embeds ``page_content``."""
+    from langchain_core.documents import Document as LCDocument
+
+    from langchain_loader import LayoutTextSplitter
+
+    splitter = LayoutTextSplitter(max_tokens=max_tokens, tokenizer=count)
+    out = []
+    for d in corpus:
+        pages = [LCDocument(page_content=r.text, metadata=r.metadata) for r in _page_records(d)]
+        for doc in splitter.split_documents(pages):
+            meta = doc.metadata
+            pages_of = set(range(meta["page_start"], meta["page_end"] + 1))
+            out.append(Retrieved(d.name, doc.page_content, doc.page_content, pages_of))
     return out
 
 
@@ -305,11 +355,19 @@ def main() -> None:
         'ours, table_embedding="keys"': ours(corpus, count, m, table_embedding="keys"),
         "ours, table_max_tokens=400": ours(corpus, count, m, table_max_tokens=400),
         "LayoutChunker on the text-layer engine": ours_text_layer(corpus, count, m) or [],
+        "ours via LlamaIndex LayoutNodeParser (EMBED)": ours_llamaindex(corpus, count, m),
+        "ours via LangChain LayoutTextSplitter": ours_langchain(corpus, count, m),
         "pymupdf4llm to_chunks, text": p4_plain,
         "pymupdf4llm to_chunks, tagged_content": p4_tagged,
         "LlamaIndex Markdown+Sentence*": llamaindex_chunks(corpus, tok.tokenize, m),
         "LangChain MarkdownHeader+Recursive*": langchain_chunks(corpus, tok, m, True),
         "LangChain, strip_headers=False*": langchain_chunks(corpus, tok, m, False),
+        "docling HybridChunker (flat headings)": [
+            Retrieved(*c) for c in docling_chunks(corpus, tok, m, "flat")
+        ],
+        "docling HybridChunker (true levels)": [
+            Retrieved(*c) for c in docling_chunks(corpus, tok, m, "true")
+        ],
     }
     groups = sorted({q.group for q in questions})
     count_by_group = {g: sum(q.group == g for q in questions) for g in groups}

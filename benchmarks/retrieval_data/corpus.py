@@ -15,6 +15,20 @@ Questions (all answers unique in the corpus) fall in five groups:
 * ``caption``: which figure shows something (only the caption says);
 * ``continued``: the answer sits after a page break in a paragraph that started on the
   previous page (assigned automatically from the layout).
+
+``build_corpus(out)`` (``which="all"``, the default) adds the v2 documents, each in its own
+module with its question groups described there: a look-alike booster-station manual of a
+second utility (built by :func:`operations_manual`, same groups as the first manual: its
+sections are distractors for the first manual's questions and vice versa), a two-column paper
+(``docs_paper.py``: equations, captions, a nested results table, paragraphs over column and
+page breaks), an annual report (``docs_annual.py``: nested statement tables, a long table
+continued without a repeated header, notes, a risk list) and an inspection standard
+(``docs_standard.py``: deep clause hierarchies with recurring clause titles, lists).
+``which="v1"`` gives the first two documents only, unchanged. Answer strings are unique in
+their document; the two station manuals share a few values (a year, an interval) by design,
+and a year of the first manual also occurs in the paper's table, never in the same document,
+and a hit only counts in the question's own document. Run this module to print the counts and
+any answer that is not unique.
 """
 
 from __future__ import annotations
@@ -31,7 +45,12 @@ from deepocr_loaders.tables import grid_to_markdown, html_table_to_grid
 
 W, H = 612.0, 792.0
 LEFT, RIGHT, TOP, BOTTOM = 56.0, 556.0, 64.0, 736.0
-FONTS = {"title": ("hebo", 20.0), "h2": ("hebo", 14.0), "h3": ("hebo", 11.5)}
+FONTS = {
+    "title": ("hebo", 20.0),
+    "h2": ("hebo", 14.0),
+    "h3": ("hebo", 11.5),
+    "h4": ("hebo", 10.5),
+}
 BODY = ("helv", 10.0)
 CAPTION = ("heit", 9.0)
 LEADING = 1.35
@@ -72,7 +91,7 @@ def _wrap(text: str, font: tuple[str, float], width: float) -> list[str]:
 
 
 class Typesetter:
-    """Flows elements down Letter pages and records the blocks it draws."""
+    """Flows elements down Letter pages, in one column or two, and records the blocks it draws."""
 
     def __init__(self, running_header: str) -> None:
         self.pdf = pymupdf.open()
@@ -80,18 +99,52 @@ class Typesetter:
         self.pages: list[list[Block]] = []
         self.page: pymupdf.Page | None = None
         self.y = TOP
+        self.frames: list[tuple[float, float]] = [(LEFT, RIGHT)]
+        """Column frames (x0, x1); text flows down each in turn, then to the next page."""
+        self.col = 0
+        self.col_top = TOP
         self.new_page()
+
+    @property
+    def x0(self) -> float:
+        return self.frames[self.col][0]
+
+    @property
+    def x1(self) -> float:
+        return self.frames[self.col][1]
+
+    def columns(self, n: int, gap: float = 20.0) -> None:
+        """Switch to ``n`` columns from the current height down (a title above stays full width)."""
+        width = (RIGHT - LEFT - gap * (n - 1)) / n
+        self.frames = [
+            (LEFT + i * (width + gap), LEFT + i * (width + gap) + width) for i in range(n)
+        ]
+        self.col = 0
+        self.col_top = self.y
 
     def new_page(self) -> None:
         self.page = self.pdf.new_page(width=W, height=H)
         self.pages.append([])
         n = len(self.pages)
         self._line(self.header, LEFT, 40, ("helv", 8.0))
-        self._add(BlockKind.PAGE_HEADER, self.header, BBox(LEFT, 32, 300, 42), "header")
+        # At least 300 pt wide (the v1 boxes), wider when a longer header needs it.
+        right = max(300, LEFT + pymupdf.get_text_length(self.header, fontsize=8.0) + 2)
+        self._add(BlockKind.PAGE_HEADER, self.header, BBox(LEFT, 32, right, 42), "header")
         footer = f"Page {n}"
         self._line(footer, 290, 760, ("helv", 8.0))
         self.y = TOP
+        self.col = 0
+        self.col_top = TOP
         self._footer = (footer, BBox(290, 752, 322, 762))
+
+    def _break(self) -> None:
+        """Go on in the next column, or on a new page after the last one."""
+        if self.col + 1 < len(self.frames):
+            self.col += 1
+            self.y = self.col_top
+        else:
+            self._finish_page()
+            self.new_page()
 
     def _finish_page(self) -> None:
         footer, box = self._footer
@@ -118,11 +171,10 @@ class Typesetter:
 
     def _need(self, height: float) -> None:
         if self.y + height > BOTTOM:
-            self._finish_page()
-            self.new_page()
+            self._break()
 
     def lines_left(self) -> int:
-        """Body lines that still fit on the current page."""
+        """Body lines that still fit in the current column."""
         return int((BOTTOM - self.y) // (BODY[1] * LEADING))
 
     def heading(self, text: str, style: str) -> Block:
@@ -130,93 +182,134 @@ class Typesetter:
         height = font[1] * LEADING
         self._need(height + 40)  # keep a heading with what follows
         self.y += 6
-        self._line(text, LEFT, self.y + font[1], font)
-        level = {"title": 1, "h2": 2, "h3": 3}[style]
+        self._line(text, self.x0, self.y + font[1], font)
+        level = {"title": 1, "h2": 2, "h3": 3, "h4": 4}[style]
         kind = BlockKind.TITLE if level == 1 else BlockKind.HEADING
-        box = BBox(LEFT, self.y, RIGHT, self.y + height)
+        box = BBox(self.x0, self.y, self.x1, self.y + height)
         self.y += height + 4
         return self._add(kind, f"{'#' * level} {text}", box, style, level=level)
 
     def paragraph(
         self, text: str, *, font: tuple[str, float] = BODY, kind: BlockKind = BlockKind.TEXT
     ) -> list[Block]:
-        """Draw wrapped text; at the page end the rest goes on the next page as a new block."""
-        lines = _wrap(text, font, RIGHT - LEFT)
+        """Draw wrapped text; at a column or page end the rest goes on as a new block."""
+        lines = _wrap(text, font, self.x1 - self.x0)
         step = font[1] * LEADING
         placed: list[Block] = []
         while lines:
             room = int((BOTTOM - self.y) // step)
             if room < 1:
-                self._finish_page()
-                self.new_page()
+                self._break()
                 continue
             part, lines = lines[:room], lines[room:]
             top = self.y
             for line in part:
-                self._line(line, LEFT, self.y + font[1], font)
+                self._line(line, self.x0, self.y + font[1], font)
                 self.y += step
-            box = BBox(LEFT, top, RIGHT, self.y)
+            box = BBox(self.x0, top, self.x1, self.y)
             placed.append(self._add(kind, " ".join(part), box, kind.value))
             if lines:
-                self._finish_page()
-                self.new_page()
+                self._break()
         self.y += 6
         return placed
 
-    def table(self, header: list[str], rows: list[list[str]], keep: bool = False) -> list[Block]:
-        """A ruled table; rows that do not fit go on the next page under a repeated header
-        (``keep``: move the whole table to the next page instead)."""
+    def equation(self, expr: str, number: int) -> Block:
+        """A display equation, centred in the column with its number at the right margin."""
+        font = ("tiit", 10.5)
+        height = 24.0
+        self._need(height)
+        width = pymupdf.get_text_length(expr, fontname=font[0], fontsize=font[1])
+        x = (self.x0 + self.x1 - width) / 2
+        tag = f"({number})"
+        self._line(expr, x, self.y + 15, font)
+        tag_w = pymupdf.get_text_length(tag, fontname="tiro", fontsize=10.0)
+        self._line(tag, self.x1 - tag_w, self.y + 15, ("tiro", 10.0))
+        box = BBox(self.x0, self.y + 3, self.x1, self.y + height - 3)
+        self.y += height
+        md = f"$$\n{expr} \\tag{{{number}}}\n$$"
+        return self._add(BlockKind.EQUATION, md, box, "equation")
+
+    def table(
+        self,
+        header: list[str],
+        rows: list[list[str]],
+        keep: bool = False,
+        repeat_header: bool = True,
+    ) -> list[Block]:
+        """A ruled table; rows that do not fit go on in the next column or page under a repeated
+        header (``repeat_header=False``: without one, as many statements print them; ``keep``:
+        move the whole table on instead). A row of one cell spans the table (a group label)."""
         row_h = 15.0
         if keep:
             self._need((len(rows) + 1) * row_h + 10)
-        width = (RIGHT - LEFT) / len(header)
         placed = []
         rest = rows
+        first = True
         while True:
             room = int((BOTTOM - self.y) // row_h) - 1
             if room < 2:
-                self._finish_page()
-                self.new_page()
+                self._break()
                 continue
+            show_header = first or repeat_header
+            if not show_header:
+                room += 1
             part, rest = rest[:room], rest[room:]
             top = self.y
-            for r, row in enumerate([header, *part]):
-                font = ("hebo", 8.5) if r == 0 else ("helv", 8.5)
-                for c, cell in enumerate(row):
+            width = (self.x1 - self.x0) / len(header)
+            for r, row in enumerate([header, *part] if show_header else part):
+                bold = (show_header and r == 0) or len(row) == 1
+                font = ("hebo", 8.5) if bold else ("helv", 8.5)
+                spans = (
+                    [(0, len(header))] if len(row) == 1 else [(c, c + 1) for c in range(len(row))]
+                )
+                for cell, (c0, c1) in zip(row, spans, strict=True):
                     rect = pymupdf.Rect(
-                        LEFT + c * width, self.y, LEFT + (c + 1) * width, self.y + row_h
+                        self.x0 + c0 * width, self.y, self.x0 + c1 * width, self.y + row_h
                     )
                     assert self.page is not None
                     self.page.draw_rect(rect, width=0.5)
                     self._line(cell, rect.x0 + 3, rect.y0 + 11, font)
                 self.y += row_h
             head = "<tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>"
-            body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in part)
-            html = f"<table>{head}{body}</table>"
-            md = grid_to_markdown(html_table_to_grid(html))
-            placed.append(
-                self._add(BlockKind.TABLE, md, BBox(LEFT, top, RIGHT, self.y), "table", html=html)
+            body = "".join(
+                f'<tr><td colspan="{len(header)}">{r[0]}</td></tr>'
+                if len(r) == 1
+                else "<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>"
+                for r in part
             )
+            html = f"<table>{head if show_header else ''}{body}</table>"
+            md = grid_to_markdown(html_table_to_grid(html))
+            box = BBox(self.x0, top, self.x1, self.y)
+            placed.append(self._add(BlockKind.TABLE, md, box, "table", html=html))
             self.y += 8
+            first = False
             if not rest:
                 return placed
-            self._finish_page()
-            self.new_page()
+            self._break()
 
     def figure(self, caption: str, seed: int) -> tuple[Block, Block]:
         """A bar chart drawn in vector graphics, and its caption below it."""
         self._need(170)
         rng = random.Random(seed)
         top = self.y + 4
+        # One column: the chart's original geometry (v1 PDFs unchanged); a column: narrower.
+        if len(self.frames) == 1:
+            x0, x1, step, bar = self.x0 + 60, self.x1 - 60, 46.0, 30.0
+        else:
+            x0, x1 = self.x0 + 10, self.x1 - 10
+            step = (x1 - x0 - 20) / 8
+            bar = step * 0.65
         assert self.page is not None
-        self.page.draw_rect(pymupdf.Rect(LEFT + 60, top, RIGHT - 60, top + 140), width=0.7)
+        self.page.draw_rect(pymupdf.Rect(x0, top, x1, top + 140), width=0.7)
         for i in range(8):
             h = rng.uniform(20, 130)
-            x = LEFT + 75 + i * 46
+            x = x0 + 15 + i * step
             self.page.draw_rect(
-                pymupdf.Rect(x, top + 140 - h, x + 30, top + 140), color=None, fill=(0.4, 0.5, 0.7)
+                pymupdf.Rect(x, top + 140 - h, x + bar, top + 140),
+                color=None,
+                fill=(0.4, 0.5, 0.7),
             )
-        fig = self._add(BlockKind.FIGURE, "", BBox(LEFT + 60, top, RIGHT - 60, top + 140), "image")
+        fig = self._add(BlockKind.FIGURE, "", BBox(x0, top, x1, top + 140), "image")
         self.y = top + 146
         (cap,) = self.paragraph(caption, font=CAPTION, kind=BlockKind.CAPTION)
         cap.label = "image_caption"
@@ -275,22 +368,35 @@ def _filler(rng: random.Random, n: int) -> str:
     return " ".join(rng.sample(FILLER, n))
 
 
-def operations_manual(out: Path, rng: random.Random) -> CorpusDoc:
-    ts = Typesetter("Kestrel Water · Pump Station Operations Manual · Rev. 4")
+def operations_manual(
+    out: Path,
+    rng: random.Random,
+    *,
+    utility: str = "Kestrel Water",
+    facility: str = "Pump Station",
+    stations: list[str] = STATIONS,
+    name: str = "manual",
+    filename: str = "operations_manual.pdf",
+) -> CorpusDoc:
+    """A station manual: one section per station with the same sub-sections (the defaults give
+    the v1 manual; other arguments give look-alike manuals of other utilities)."""
+    doc_name = name
+    kind = facility.lower()
+    ts = Typesetter(f"{utility} · {facility} Operations Manual · Rev. 4")
     questions: list[Question] = []
     facts: list[tuple[list[Block], str, str, str]] = []
-    ts.heading("Pump Station Operations Manual", "title")
+    ts.heading(f"{facility} Operations Manual", "title")
     ts.paragraph(
-        "This manual sets out routine operation and maintenance of the district's pump stations. "
+        f"This manual sets out routine operation and maintenance of the district's {kind}s. "
         "Each station has its own section with specifications, a maintenance routine and alarm "
         "settings. " + _filler(rng, 4)
     )
-    weeks = rng.sample(range(3, 40), len(STATIONS))
-    hours = rng.sample(range(20, 99), len(STATIONS))
-    flows = rng.sample(range(120, 990), len(STATIONS))
-    years = rng.sample(range(1961, 2022), len(STATIONS))
-    for n, name in enumerate(STATIONS, start=1):
-        ts.heading(f"{n}. {name} Pump Station", "h2")
+    weeks = rng.sample(range(3, 40), len(stations))
+    hours = rng.sample(range(20, 99), len(stations))
+    flows = rng.sample(range(120, 990), len(stations))
+    years = rng.sample(range(1961, 2022), len(stations))
+    for n, name in enumerate(stations, start=1):
+        ts.heading(f"{n}. {name} {facility}", "h2")
         ts.paragraph(
             f"The {name} station lifts treated water into the high-level network. "
             + _filler(rng, 3)
@@ -306,14 +412,14 @@ def operations_manual(out: Path, rng: random.Random) -> CorpusDoc:
         (spec,) = ts.table(["Parameter", "Value"], rows, keep=True)
         questions.append(
             Question(
-                f"What is the rated flow of the {name} pump station?",
-                [f"{flows[n - 1]} L/s"], spec.page_index, "spec", "manual",
+                f"What is the rated flow of the {name} {kind}?",
+                [f"{flows[n - 1]} L/s"], spec.page_index, "spec", doc_name,
             )
         )  # fmt: skip
         questions.append(
             Question(
-                f"In which year was the {name} pump station commissioned?",
-                [str(years[n - 1])], spec.page_index, "spec", "manual",
+                f"In which year was the {name} {kind} commissioned?",
+                [str(years[n - 1])], spec.page_index, "spec", doc_name,
             )
         )  # fmt: skip
         ts.heading(f"{n}.2 Maintenance", "h3")
@@ -365,21 +471,21 @@ def operations_manual(out: Path, rng: random.Random) -> CorpusDoc:
         questions.append(
             Question(
                 f"At what wet-well level does the high level alarm sound at {name}?",
-                [f"{high} m"], alarm.page_index, "heading", "manual",
+                [f"{high} m"], alarm.page_index, "heading", doc_name,
             )
         )  # fmt: skip
-    pdf = out / "operations_manual.pdf"
-    document = ts.save(pdf, "manual")
+    pdf = out / filename
+    document = ts.save(pdf, doc_name)
     for blocks, answer, name, what in facts:
         holder = next(b for b in blocks if answer in b.text)
         group = "continued" if holder is not blocks[0] else "heading"
         q = {
-            "impeller": f"How often should the impeller be inspected at the {name} pump station?",
-            "seal": f"What is the part number of the replacement seal for the {name} pump station?",
+            "impeller": f"How often should the impeller be inspected at the {name} {kind}?",
+            "seal": f"What is the part number of the replacement seal for the {name} {kind}?",
             "key": f"Which key safe holds the valve chamber keys at the {name} site?",
         }[what]
-        questions.append(Question(q, [answer], holder.page_index, group, "manual"))
-    return CorpusDoc("manual", pdf, document, questions)
+        questions.append(Question(q, [answer], holder.page_index, group, doc_name))
+    return CorpusDoc(doc_name, pdf, document, questions)
 
 
 SITES = [f"WQ-{i:03d}" for i in range(1, 91)]
@@ -447,16 +553,72 @@ def quality_report(out: Path, rng: random.Random) -> CorpusDoc:
     return CorpusDoc("quality", pdf, ts.save(pdf, "quality"), questions)
 
 
-def build_corpus(out: Path, seed: int = 7) -> list[CorpusDoc]:
-    """Typeset both PDFs into ``out`` and return them with their documents and questions."""
+BOOSTER_STATIONS = ["Alder Cross", "Birchfield", "Coldharbour", "Denholm", "Eskdale Road",
+                    "Foxley", "Greywell", "Hatherton"]  # fmt: skip
+
+
+def build_corpus(out: Path, seed: int = 7, which: str = "all") -> list[CorpusDoc]:
+    """Typeset the corpus into ``out`` and return its documents with their questions.
+
+    ``which="v1"``: the first two documents only (the question set of the first runs);
+    ``"all"``: those and the v2 documents (a second utility's look-alike station manual, a
+    two-column paper, an annual report and an inspection standard). Each v2 document draws
+    from its own seeded generator, so the v1 documents are the same in both sets.
+    """
+    if which not in ("all", "v1"):
+        raise ValueError(f"which must be 'all' or 'v1', not {which!r}")
     rng = random.Random(seed)
-    return [operations_manual(out, rng), quality_report(out, rng)]
+    docs = [operations_manual(out, rng), quality_report(out, rng)]
+    if which == "v1":
+        return docs
+    # Imported here: the v2 modules import the typesetter from this module.
+    from docs_annual import annual_report
+    from docs_paper import research_paper
+    from docs_standard import inspection_standard
+
+    docs.append(
+        operations_manual(
+            out, random.Random(f"{seed}-booster"), utility="Fernmoor Water",
+            facility="Booster Station", stations=BOOSTER_STATIONS, name="booster",
+            filename="booster_manual.pdf",
+        )
+    )  # fmt: skip
+    docs.append(research_paper(out, random.Random(f"{seed}-paper")))
+    docs.append(annual_report(out, random.Random(f"{seed}-annual")))
+    docs.append(inspection_standard(out, random.Random(f"{seed}-standard")))
+    return docs
+
+
+def answer_counts(corpus: list[CorpusDoc], doc: str | None = None) -> dict[str, int]:
+    """How often each answer string occurs (as a substring, whitespace-normalised) in the
+    corpus Markdown without page furniture (only in document ``doc`` when given); 1 means
+    unique."""
+    furniture = {BlockKind.PAGE_HEADER, BlockKind.PAGE_FOOTER}
+    docs = [d for d in corpus if doc is None or d.name == doc]
+    text = " ".join(
+        " ".join(p.render_markdown(exclude=furniture).split())
+        for d in docs
+        for p in d.document.pages
+    )
+    return {a: text.count(" ".join(a.split())) for d in docs for q in d.questions for a in q.answer}
 
 
 if __name__ == "__main__":
     here = Path(__file__).resolve().parent / "generated"
-    for d in build_corpus(here):
+    corpus = build_corpus(here)
+    for d in corpus:
         groups: dict[str, int] = {}
         for q in d.questions:
             groups[q.group] = groups.get(q.group, 0) + 1
         print(d.pdf, len(d.document.pages), "pages", len(d.questions), "questions", groups)
+    # Key + value questions (a table row) need the pair in one chunk; only the key is unique.
+    everywhere = answer_counts(corpus)
+    for d in corpus:
+        own = answer_counts(corpus, d.name)
+        for q in d.questions:
+            for a in q.answer[:1] if len(q.answer) > 1 else q.answer:
+                if own[a] != 1 or everywhere[a] != 1:
+                    print(
+                        f"{d.name}: {q.question} -> {a!r}: {own[a]}x in its document, "
+                        f"{everywhere[a]}x in the corpus"
+                    )
