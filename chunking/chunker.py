@@ -56,10 +56,28 @@ def _table_keys(table: TableLines) -> tuple[str, list[str]]:
     return f"{' | '.join(names)}\n{key_name}: ", keys
 
 
-def _table_index(captions: list[str], columns: str, keys: list[str]) -> str:
+def _group_keys(keys: list[str], labels: list[int], start: int, end: int) -> str:
+    """The key column's values of rows ``start:end``, under the label rows they sit under
+    (``Water supply: Revenue, Depreciation; Wastewater: Revenue``), so look-alike rows of
+    different segments stay apart."""
+    label = labels[start]
+    segments: list[tuple[str, list[str]]] = [(keys[label] if 0 <= label < start else "", [])]
+    for k in range(start, end):
+        if labels[k] == k:
+            segments.append((keys[k], []))
+        elif keys[k]:
+            segments[-1][1].append(keys[k])
+    return "; ".join(
+        f"{name}: {', '.join(values)}" if name and values else name or ", ".join(values)
+        for name, values in segments
+        if name or values
+    )
+
+
+def _table_index(captions: list[str], columns: str, keys: str) -> str:
     """A row group as an embedding model can tell it apart from its siblings: captions, the
     column names and the key column's values, without the cells (numbers drown the keys)."""
-    return "\n".join([*captions, columns + ", ".join(k for k in keys if k)])
+    return "\n".join([*captions, columns + keys])
 
 
 def _boxes(block: Block) -> list[dict[str, float]]:
@@ -183,8 +201,10 @@ class LayoutChunker:
             extra: dict[str, Any] = {}
             if len(groups) > 1:
                 extra = {"table_part": k + 1, "table_parts": len(groups)}
+            keys_text = ""
             if index:
-                extra["table_keys"] = index[0] + ", ".join(k for k in index[1][start:end] if k)
+                keys_text = _group_keys(index[1], unit.table.label_of(), start, end)
+                extra["table_keys"] = index[0] + keys_text
             split = len(groups) > 1
             cited = _part_blocks(unit, start, end, k == 0, last) if split else unit.blocks
             pieces.append(
@@ -196,9 +216,7 @@ class LayoutChunker:
                     unit.section,
                     unit.path,
                     extra,
-                    _table_index(unit.before + unit.after, index[0], index[1][start:end])
-                    if index
-                    else None,
+                    _table_index(unit.before + unit.after, index[0], keys_text) if index else None,
                 )
             )
         return pieces

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from deepocr_loaders.document import Block
 from deepocr_loaders.tables import grid_to_markdown, html_table_to_grid
@@ -23,6 +23,7 @@ __all__ = [
     "block_table",
     "cells",
     "first_cell",
+    "is_label_row",
     "key_column",
     "part_text",
     "row_groups",
@@ -42,6 +43,19 @@ class TableLines:
     head: list[str]
     rows: list[str]
     n_cols: int
+    _labels: list[int] | None = field(default=None, repr=False, compare=False)
+
+    def label_of(self) -> list[int]:
+        """Per body row, the index of the label row it sits under (itself for a label row),
+        or -1; see :func:`is_label_row`."""
+        if self._labels is None:
+            labels, current = [], -1
+            for k, line in enumerate(self.rows):
+                if self.n_cols > 1 and is_label_row(line):
+                    current = k
+                labels.append(current)
+            self._labels = labels
+        return self._labels
 
 
 def _columns(line: str) -> int:
@@ -97,6 +111,16 @@ def first_cell(line: str) -> str:
     return (body[: end.start()] if end else body).strip()
 
 
+def is_label_row(line: str) -> bool:
+    """A row that names the rows under it, like a segment in a financial statement: one cell
+    spanning the row (which the grid repeats in every cell) or a first cell with the others
+    empty, and no number in it."""
+    label = first_cell(line)
+    if not label or _is_number(label):
+        return False
+    return all(cell in ("", label) for cell in cells(line)[1:])
+
+
 def _is_number(cell: str) -> bool:
     return bool(_NUMBER_RE.fullmatch(cell))
 
@@ -128,7 +152,9 @@ def row_groups(
 
     A cut never falls inside a run of rows that share the first cell (a row label spread over
     rows by a row span) or whose first cell is empty (a continuation line), unless the run
-    alone is over the budget; then it is cut between rows like any other."""
+    alone is over the budget; then it is cut between rows like any other. A label row (a
+    segment name, see :func:`is_label_row`) stays with the row after it, and a part that
+    starts under a label repeats it after the header (:func:`part_text`), counted here."""
     head_tokens = count("\n".join(table.head))
     # +1 per row for the newline joining it: an upper bound, so parts never overshoot.
     costs = [count(line) + 1 for line in table.rows]
@@ -138,8 +164,17 @@ def row_groups(
         return [(0, len(costs), total)]
     # Row labels that span rows sit in the first column.
     keys = [first_cell(line) for line in table.rows]
-    # Row k opens a run unless it carries on the previous row's label.
-    opens = [k == 0 or not (keys[k] == "" or keys[k] == keys[k - 1]) for k in range(len(keys))]
+    labels = table.label_of()
+
+    def opening(k: int) -> int:
+        """Tokens a part starting at row k begins with: the head, and the label it is under."""
+        return head_tokens + (costs[labels[k]] if 0 <= labels[k] < k else 0)
+
+    # Row k opens a run unless it carries on the previous row's label or follows a label row.
+    opens = [
+        k == 0 or not (keys[k] == "" or keys[k] == keys[k - 1] or labels[k - 1] == k - 1)
+        for k in range(len(keys))
+    ]
     parts: list[tuple[int, int, int]] = []
     start, used = 0, head_tokens
     k = 0
@@ -150,13 +185,13 @@ def row_groups(
         run = sum(costs[k:end])
         if k > start and used + run > budget:
             parts.append((start, k, used))
-            start, used = k, head_tokens
+            start, used = k, opening(k)
         if used + run > budget:
             # A run over the budget on its own: cut it between rows.
             for j in range(k, end):
                 if j > start and used + costs[j] > budget:
                     parts.append((start, j, used))
-                    start, used = j, head_tokens
+                    start, used = j, opening(j)
                 used += costs[j]
         else:
             used += run
@@ -166,8 +201,11 @@ def row_groups(
 
 
 def part_text(table: TableLines, start: int, end: int) -> str:
-    """The pipe table of rows ``start:end`` under the table's head."""
-    return "\n".join([*table.head, *table.rows[start:end]])
+    """The pipe table of rows ``start:end`` under the table's head, and under the label row
+    they sit under when the part starts below it (a segment name must not be lost)."""
+    label = table.label_of()[start] if 0 < start < len(table.rows) else -1
+    carried = [table.rows[label]] if 0 <= label < start else []
+    return "\n".join([*table.head, *carried, *table.rows[start:end]])
 
 
 def split_table(

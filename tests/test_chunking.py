@@ -28,7 +28,7 @@ from chunking import (
     numbering_depth,
     resolve_token_counter,
 )
-from chunking.tables import first_cell
+from chunking.tables import cells, first_cell
 from deepocr_loaders import Block, BlockKind, Document
 
 
@@ -330,6 +330,49 @@ def test_rows_under_one_spanned_label_stay_in_one_group() -> None:
     tight = chunk(d, max_tokens=25, min_tokens=0)
     assert sum("| North |" in c.text for c in tight) > 1
     assert len(_table_rows(tight, "| North |")) == 4
+
+
+def _segment_table(segments: list[str], items: list[str], *, spanned: bool) -> Block:
+    """An income statement: a label row per segment (one spanning cell, or a first cell with
+    the others empty), then the same line items under each."""
+    html = "<table><tr><th>Line item</th><th>2025</th><th>2024</th></tr>"
+    for s, segment in enumerate(segments):
+        if spanned:
+            html += f'<tr><td colspan="3">{segment}</td></tr>'
+        else:
+            html += f"<tr><td>{segment}</td><td></td><td></td></tr>"
+        for i, item in enumerate(items):
+            html += f"<tr><td>{item}</td><td>{s}{i}.5</td><td>{s}{i}.9</td></tr>"
+    html += "</table>"
+    from deepocr_loaders.tables import grid_to_markdown, html_table_to_grid
+
+    return blk(BlockKind.TABLE, grid_to_markdown(html_table_to_grid(html)), html=html)
+
+
+@pytest.mark.parametrize("spanned", [True, False])
+def test_a_part_starting_inside_a_segment_repeats_the_segment_label(spanned: bool) -> None:
+    segments = ["Water supply", "Wastewater", "Retail services", "Property and land"]
+    items = ["Revenue", "Operating costs", "Depreciation", "Interest", "Operating profit"]
+    d = doc([[heading("Income", 2), _segment_table(segments, items, spanned=spanned)]])
+    parts = chunk(d, max_tokens=60, min_tokens=0)
+    assert len(parts) > len(segments)  # parts end inside segments
+    seen: list[tuple[str, str]] = []
+    for c in parts:
+        rows = [cells(ln) for ln in c.text.splitlines() if ln.startswith("|")][2:]
+        # Under the header, every part starts with the label of the segment its rows are in:
+        # no row is cut off from its segment's name, and no part ends on a bare label.
+        assert rows[0][0] in segments, c.text
+        assert rows[-1][0] not in segments, c.text
+        segment = ""
+        for row in rows:
+            if row[0] in segments:
+                segment = row[0]
+            else:
+                seen.append((segment, row[0]))
+        # The embedding names the segment of every key.
+        keys = c.metadata["table_keys"].split("\n")[1]
+        assert keys.startswith(f"Line item: {rows[0][0]}: ")
+    assert seen == [(s, i) for s in segments for i in items]  # every row once, in order
 
 
 def test_bad_table_options_are_rejected() -> None:
