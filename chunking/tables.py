@@ -118,6 +118,9 @@ def is_label_row(line: str) -> bool:
     label = first_cell(line)
     if not label or _is_number(label):
         return False
+    # Cheap test first (most rows fail it): nothing but the label, pipes and blanks.
+    if line.replace(label, "").strip(" |\t"):
+        return False
     return all(cell in ("", label) for cell in cells(line)[1:])
 
 
