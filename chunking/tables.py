@@ -3,10 +3,10 @@
 A table is kept as its head (header row(s) and the ``| --- |`` separator) and one Markdown line
 per body row, so a row group is the head plus whole row lines: every part is a valid pipe table
 that repeats the header, no part ever ends inside a row, and rows under one spanned row label
-stay together where they fit. HTML with row or column spans goes through
-:func:`deepocr_loaders.tables.html_table_to_grid` (spans spread over the cells they cover) and
-:func:`~deepocr_loaders.tables.grid_to_markdown`; a table without spans already has the same
-Markdown, which is used as it is (parsing HTML costs several times more).
+stay together where they fit. HTML with row or column spans that the block's Markdown does not
+show (rows with fewer cells) goes through :func:`deepocr_loaders.tables.html_table_to_grid`
+(spans spread over the cells they cover) and :func:`~deepocr_loaders.tables.grid_to_markdown`;
+otherwise the Markdown, the same grid, is used as it is (parsing HTML costs several times more).
 """
 
 from __future__ import annotations
@@ -75,14 +75,25 @@ def _from_markdown(text: str) -> TableLines | None:
     return TableLines([lines[0], sep], lines[1:], n_cols)
 
 
+def _is_regular(table: TableLines) -> bool:
+    """Every line has the same number of cells: spans, if there were any, are spread already."""
+    return len({ln.count("|") - ln.count("\\|") for ln in (*table.head, *table.rows)}) == 1
+
+
 def block_table(block: Block) -> TableLines | None:
-    """The table of a table block, or None when its text is no table."""
+    """The table of a table block, or None when its text is no table.
+
+    The block's Markdown is used when it is a regular grid (our engines write the grid of the
+    HTML, spans spread); the HTML is parsed when it has spans the Markdown does not show."""
     html = block.html
-    if html and "<table" in html.lower() and ("span" in html.lower() or "|" not in block.text):
+    text = _from_markdown(block.text) if "|" in block.text else None
+    if text is not None and (_is_regular(text) or not html or "span" not in html.lower()):
+        return text
+    if html and "<table" in html.lower():
         md = grid_to_markdown(html_table_to_grid(html))
         if md:
             return _from_markdown(md)
-    return _from_markdown(block.text)
+    return text
 
 
 def stitch_tables(first: TableLines, more: TableLines) -> TableLines:

@@ -375,6 +375,19 @@ def test_a_part_starting_inside_a_segment_repeats_the_segment_label(spanned: boo
     assert seen == [(s, i) for s in segments for i in items]  # every row once, in order
 
 
+def test_spans_the_markdown_does_not_show_come_from_the_html() -> None:
+    html = (
+        "<table><tr><th>Zone</th><th>Pump</th></tr>"
+        '<tr><td rowspan="2">North</td><td>P1</td></tr><tr><td>P2</td></tr></table>'
+    )
+    ragged = "| Zone | Pump |\n| --- | --- |\n| North | P1 |\n| P2 |"  # the span lost
+    (c,) = chunk(doc([[blk(BlockKind.TABLE, ragged, html=html)]]))
+    assert "| North | P2 |" in c.text
+    spread = "| Zone | Pump |\n| --- | --- |\n| North | P1 |\n| North | P2 |"
+    (same,) = chunk(doc([[blk(BlockKind.TABLE, spread, html=html)]]))
+    assert same.text == c.text
+
+
 def test_bad_table_options_are_rejected() -> None:
     with pytest.raises(ValueError, match="table_max_tokens"):
         LayoutChunker(table_max_tokens=0)
