@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass, field
+from math import floor
 from typing import Any, Literal
 
 from deepocr_loaders.document import Block, Document, Page
@@ -82,13 +83,16 @@ def _table_index(captions: list[str], columns: str, keys: str) -> str:
 
 def _boxes(block: Block) -> list[dict[str, float]]:
     """The block's boxes as ``{page, x0, y0, x1, y1}``, points rounded to 0.01."""
+    # floor(v * 100 + 0.5) / 100 rounds like round(v, 2) but for exact binary ties, at less
+    # than half the cost (boxes are the chunker's most frequent metadata).
+    page = block.page_index
     return [
         {
-            "page": block.page_index,
-            "x0": round(box.x0, 2),
-            "y0": round(box.y0, 2),
-            "x1": round(box.x1, 2),
-            "y1": round(box.y1, 2),
+            "page": page,
+            "x0": floor(box.x0 * 100 + 0.5) / 100,
+            "y0": floor(box.y0 * 100 + 0.5) / 100,
+            "x1": floor(box.x1 * 100 + 0.5) / 100,
+            "y1": floor(box.y1 * 100 + 0.5) / 100,
         }
         for box in block.boxes or ([block.bbox] if block.bbox is not None else [])
     ]

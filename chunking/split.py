@@ -51,9 +51,10 @@ def split_text(
     """Pieces of at most ``max_tokens`` (where a segment allows), cut between sentences (or
     lines for lists and code), of balanced size so that the last piece is not a scrap; each
     with its token count (the sum of its segments')."""
-    if total is None and len(text) <= 6 * max_tokens:
-        # Likely to fit: one count settles it. (Longer text is counted by sentence below,
-        # which for an additive counter sums to the same total.)
+    if total is None and len(text) <= 5 * max_tokens:
+        # Likely to fit (prose runs about 4.5 characters a token): one count settles it.
+        # Longer text is counted by sentence below, which for an additive counter sums to
+        # the same total, so text that does not fit is not counted twice.
         total = count(text)
     if total is not None and total <= max_tokens:
         return [(text, total)]
