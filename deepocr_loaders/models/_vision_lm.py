@@ -19,7 +19,28 @@ from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import (
 
 from .deepencoder import DeepEncoder, DeepEncoderConfig
 
-__all__ = ["DeepEncoderLMBase", "layout_page_features", "tiles_per_page"]
+__all__ = ["DeepEncoderLMBase", "DeepEncoderLMConfig", "layout_page_features", "tiles_per_page"]
+
+
+class DeepEncoderLMConfig(PreTrainedConfig):
+    """Fields and set-up both models' configs share: ``deepencoder`` holds DeepEncoderConfig
+    fields, ``text_config`` the decoder's config, built from a dict with the class that the
+    subclass names in ``sub_configs["text_config"]``."""
+
+    text_config: dict | PreTrainedConfig | None = None
+    deepencoder: dict | None = None
+    initializer_range: float = 0.02
+    tie_word_embeddings: bool = False
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        if self.text_config is None or isinstance(self.text_config, dict):
+            self.text_config = self.sub_configs["text_config"](**(self.text_config or {}))
+        self.deepencoder = DeepEncoderConfig.from_dict(dict(self.deepencoder or {})).to_dict()
+        super().__post_init__(**kwargs)
+
+    @property
+    def encoder_config(self) -> DeepEncoderConfig:
+        return DeepEncoderConfig.from_dict(dict(self.deepencoder or {}))
 
 
 def tiles_per_page(tile_grid: torch.Tensor) -> list[int]:

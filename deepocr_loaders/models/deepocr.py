@@ -12,35 +12,20 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import PreTrainedConfig, Qwen2Config, Qwen2ForCausalLM
+from transformers import Qwen2Config, Qwen2ForCausalLM
 
-from ._vision_lm import DeepEncoderLMBase
-from .deepencoder import DeepEncoderConfig
+from ._vision_lm import DeepEncoderLMBase, DeepEncoderLMConfig
 
 __all__ = ["DeepOcrConfig", "DeepOcrForCausalLM"]
 
 
-class DeepOcrConfig(PreTrainedConfig):
+class DeepOcrConfig(DeepEncoderLMConfig):
     """``text_config``: the LLM's ``Qwen2Config``; ``deepencoder``: DeepEncoderConfig fields."""
 
     model_type = "deepocr"
     sub_configs = {"text_config": Qwen2Config}  # noqa: RUF012 (transformers API)
 
-    text_config: dict | PreTrainedConfig | None = None
-    deepencoder: dict | None = None
     image_token_id: int = 151649
-    initializer_range: float = 0.02
-    tie_word_embeddings: bool = False
-
-    def __post_init__(self, **kwargs: Any) -> None:
-        if self.text_config is None or isinstance(self.text_config, dict):
-            self.text_config = Qwen2Config(**(self.text_config or {}))
-        self.deepencoder = DeepEncoderConfig.from_dict(dict(self.deepencoder or {})).to_dict()
-        super().__post_init__(**kwargs)
-
-    @property
-    def encoder_config(self) -> DeepEncoderConfig:
-        return DeepEncoderConfig.from_dict(dict(self.deepencoder or {}))
 
     @property
     def text(self) -> Qwen2Config:

@@ -14,7 +14,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import PreTrainedConfig
 from transformers.models.deepseek_ocr2.configuration_deepseek_ocr2 import DeepseekOcr2TextConfig
 from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import (
     DeepseekOcr2TextExperts,
@@ -22,7 +21,7 @@ from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import (
     DeepseekOcr2TextTopkRouter,
 )
 
-from ._vision_lm import DeepEncoderLMBase
+from ._vision_lm import DeepEncoderLMBase, DeepEncoderLMConfig
 from .deepencoder import DeepEncoderConfig
 
 __all__ = ["DeepseekOcrV1Config", "DeepseekOcrV1ForCausalLM", "text_config_from_reference"]
@@ -31,28 +30,14 @@ __all__ = ["DeepseekOcrV1Config", "DeepseekOcrV1ForCausalLM", "text_config_from_
 V1_IMAGE_TOKEN_ID = 128815
 
 
-class DeepseekOcrV1Config(PreTrainedConfig):
+class DeepseekOcrV1Config(DeepEncoderLMConfig):
     """``text_config``: a ``DeepseekOcr2TextConfig``; ``deepencoder``: DeepEncoderConfig fields."""
 
     model_type = "deepseek_ocr_v1"
     sub_configs = {"text_config": DeepseekOcr2TextConfig}  # noqa: RUF012
 
-    text_config: dict | PreTrainedConfig | None = None
-    deepencoder: dict | None = None
     image_token_id: int = V1_IMAGE_TOKEN_ID
     norm_topk_prob: bool = False
-    initializer_range: float = 0.02
-    tie_word_embeddings: bool = False
-
-    def __post_init__(self, **kwargs: Any) -> None:
-        if self.text_config is None or isinstance(self.text_config, dict):
-            self.text_config = DeepseekOcr2TextConfig(**(self.text_config or {}))
-        self.deepencoder = DeepEncoderConfig.from_dict(dict(self.deepencoder or {})).to_dict()
-        super().__post_init__(**kwargs)
-
-    @property
-    def encoder_config(self) -> DeepEncoderConfig:
-        return DeepEncoderConfig.from_dict(dict(self.deepencoder or {}))
 
     @property
     def text(self) -> DeepseekOcr2TextConfig:
