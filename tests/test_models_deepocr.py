@@ -10,7 +10,13 @@ import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
-from tiny_v1 import bar_page, collate_pages, reference_expected, save_tiny_deepocr
+from tiny_v1 import (
+    assert_matches_reference_run,
+    bar_page,
+    collate_pages,
+    reference_expected,
+    save_tiny_deepocr,
+)
 
 from deepocr_loaders.errors import ModelLoadError
 from deepocr_loaders.models.loading import load_deepocr
@@ -62,23 +68,8 @@ def test_matches_the_reference_outputs(reference: tuple, page: str) -> None:
     assert ids[start:end] == [processor.image_token_id] * (end - start)
     assert ids[run["newline_row_at"]] == expected["newline_ids"][0]
     assert inputs["tile_grid"][0].tolist() == run["images_spatial_crop"]
-    with torch.no_grad():
-        feats = model.get_image_features(
-            inputs["pixel_values"], inputs.get("pixel_values_local"), inputs["tile_grid"]
-        )[0]
-        logits = model(**inputs).logits[0, -1]
-    want = run["image_features"]
-    assert list(feats.shape) == want["shape"]
-    for row, key in ((0, "row0_first8"), (1, "row1_first8"), (-1, "last_first8")):
-        torch.testing.assert_close(feats[row, :8], torch.tensor(want[key]), atol=1e-4, rtol=1e-4)
-    assert feats.sum().item() == pytest.approx(want["sum"], rel=1e-4, abs=1e-2)
-    assert feats.abs().sum().item() == pytest.approx(want["abs_sum"], rel=1e-4)
-    torch.testing.assert_close(
-        logits[:16], torch.tensor(run["last_logits_first16"]), atol=1e-4, rtol=1e-4
-    )
-    assert logits.argmax().item() == run["last_logits_argmax"]
-    out = model.generate(**inputs, max_new_tokens=8, do_sample=False)
-    assert out[0, len(ids) :].tolist() == run["generated_ids"]
+    assert "generated_ids" in run  # every DeepOCR run records its greedy tokens
+    assert_matches_reference_run(model, inputs, run)
 
 
 def test_left_padded_batch_and_generate_match_single_pages(tiny: tuple) -> None:

@@ -9,7 +9,14 @@ import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
-from tiny_v1 import bar_page, collate_pages, reference_expected, reference_ids, save_tiny_v1
+from tiny_v1 import (
+    assert_matches_reference_run,
+    bar_page,
+    collate_pages,
+    reference_expected,
+    reference_ids,
+    save_tiny_v1,
+)
 
 from deepocr_loaders.errors import ModelLoadError
 from deepocr_loaders.models.deepseek_ocr_v1 import DeepseekOcrV1Config, DeepseekOcrV1ForCausalLM
@@ -48,24 +55,7 @@ def test_matches_the_reference_outputs(reference: tuple, run_name: str) -> None:
     image = Image.open(FIXTURE / expected["images"][run["image"]]["file"])
     inputs = processor([image], [expected["prompt"]], mode=run["mode"])
     assert inputs["input_ids"][0].tolist() == reference_ids(run, expected["image_token_id"])
-    with torch.no_grad():
-        feats = model.get_image_features(
-            inputs["pixel_values"], inputs.get("pixel_values_local"), inputs["tile_grid"]
-        )[0]
-        logits = model(**inputs).logits[0, -1]
-    want = run["image_features"]
-    assert list(feats.shape) == want["shape"]
-    for row, key in ((0, "row0_first8"), (1, "row1_first8"), (-1, "last_first8")):
-        torch.testing.assert_close(feats[row, :8], torch.tensor(want[key]), atol=1e-4, rtol=1e-4)
-    assert feats.sum().item() == pytest.approx(want["sum"], rel=1e-4, abs=1e-2)
-    assert feats.abs().sum().item() == pytest.approx(want["abs_sum"], rel=1e-4)
-    torch.testing.assert_close(
-        logits[:16], torch.tensor(run["last_logits_first16"]), atol=1e-4, rtol=1e-4
-    )
-    assert logits.argmax().item() == run["last_logits_argmax"]
-    if "generated_ids" in run:
-        out = model.generate(**inputs, max_new_tokens=8, do_sample=False)
-        assert out[0, inputs["input_ids"].shape[1] :].tolist() == run["generated_ids"]
+    assert_matches_reference_run(model, inputs, run)
 
 
 def test_key_mapping_round_trips_the_reference_layout(reference: tuple) -> None:

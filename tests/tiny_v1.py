@@ -37,6 +37,32 @@ def reference_ids(run: dict[str, Any], image_token_id: int) -> list[int]:
     return list(layout["prefix_ids"] + image + layout["suffix_ids"])
 
 
+def assert_matches_reference_run(model: Any, inputs: dict[str, Any], run: dict[str, Any]) -> None:
+    """Image features, last-position logits and (when recorded) 8 greedy tokens of ``model`` on
+    ``inputs`` equal a run the reference code recorded (fp32, 1e-4)."""
+    import pytest
+    import torch
+
+    with torch.no_grad():
+        feats = model.get_image_features(
+            inputs["pixel_values"], inputs.get("pixel_values_local"), inputs["tile_grid"]
+        )[0]
+        logits = model(**inputs).logits[0, -1]
+    want = run["image_features"]
+    assert list(feats.shape) == want["shape"]
+    for row, key in ((0, "row0_first8"), (1, "row1_first8"), (-1, "last_first8")):
+        torch.testing.assert_close(feats[row, :8], torch.tensor(want[key]), atol=1e-4, rtol=1e-4)
+    assert feats.sum().item() == pytest.approx(want["sum"], rel=1e-4, abs=1e-2)
+    assert feats.abs().sum().item() == pytest.approx(want["abs_sum"], rel=1e-4)
+    torch.testing.assert_close(
+        logits[:16], torch.tensor(run["last_logits_first16"]), atol=1e-4, rtol=1e-4
+    )
+    assert logits.argmax().item() == run["last_logits_argmax"]
+    if "generated_ids" in run:
+        out = model.generate(**inputs, max_new_tokens=8, do_sample=False)
+        assert out[0, inputs["input_ids"].shape[1] :].tolist() == run["generated_ids"]
+
+
 def bar_page(width: int, height: int, seed: int) -> Any:
     """A synthetic page (PIL image): text-like bars at seed-dependent places."""
     import torch
