@@ -12,7 +12,7 @@ from deepocr_loaders.document import Block, Document, Page
 
 from .chunk import Chunk, ChunkKind
 from .split import split_text, tail_sentences, tail_start
-from .tables import TableLines, cells, first_cell, key_column, part_text, row_groups
+from .tables import TableLines, cells, key_column, part_text, row_groups
 from .tokens import resolve_token_counter
 from .units import Unit, build_units
 
@@ -51,7 +51,7 @@ def _table_keys(table: TableLines) -> tuple[str, list[str]]:
     col = key_column(table)
     key_name = names[col] if col < len(names) and names[col] else "Rows"
     if col == 0:  # the usual case, and a cheaper one: no need to split whole rows
-        keys = [first_cell(line) for line in table.rows]
+        keys = table.first_cells()
     else:
         keys = [c[col] if col < len(c) else "" for c in map(cells, table.rows)]
     return f"{' | '.join(names)}\n{key_name}: ", keys

@@ -43,15 +43,24 @@ class TableLines:
     head: list[str]
     rows: list[str]
     n_cols: int
+    _firsts: list[str] | None = field(default=None, repr=False, compare=False)
     _labels: list[int] | None = field(default=None, repr=False, compare=False)
+
+    def first_cells(self) -> list[str]:
+        """The first cell of every body row (computed once: splitting, keys and labels all
+        read it)."""
+        if self._firsts is None:
+            self._firsts = [first_cell(line) for line in self.rows]
+        return self._firsts
 
     def label_of(self) -> list[int]:
         """Per body row, the index of the label row it sits under (itself for a label row),
         or -1; see :func:`is_label_row`."""
         if self._labels is None:
             labels, current = [], -1
+            firsts = self.first_cells()
             for k, line in enumerate(self.rows):
-                if self.n_cols > 1 and is_label_row(line):
+                if self.n_cols > 1 and _is_label(line, firsts[k]):
                     current = k
                 labels.append(current)
             self._labels = labels
@@ -126,7 +135,11 @@ def is_label_row(line: str) -> bool:
     """A row that names the rows under it, like a segment in a financial statement: one cell
     spanning the row (which the grid repeats in every cell) or a first cell with the others
     empty, and no number in it."""
-    label = first_cell(line)
+    return _is_label(line, first_cell(line))
+
+
+def _is_label(line: str, label: str) -> bool:
+    """:func:`is_label_row` for a line whose first cell is ``label``."""
     if not label or _is_number(label):
         return False
     # Cheap test first (most rows fail it): nothing but the label, pipes and blanks.
@@ -143,7 +156,7 @@ def key_column(table: TableLines) -> int:
     """The column that names the rows: the first whose body cells are mostly not numbers
     (a row label, an id, a name), else the first column."""
     sample = table.rows[:50]
-    firsts = [first_cell(line) for line in sample]
+    firsts = table.first_cells()[:50]
     columns = [firsts]
     if not _names_rows(firsts):
         split = [cells(line) for line in sample]
@@ -177,7 +190,7 @@ def row_groups(
     if total <= budget or not costs:
         return [(0, len(costs), total)]
     # Row labels that span rows sit in the first column.
-    keys = [first_cell(line) for line in table.rows]
+    keys = table.first_cells()
     labels = table.label_of()
 
     def opening(k: int) -> int:

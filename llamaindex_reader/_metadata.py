@@ -20,6 +20,8 @@ def exclusions(
     ``headings`` (and a table part's ``table_keys``) with the text. ``embed`` and ``llm`` add
     keys a source node already excluded (e.g. ``SimpleDirectoryReader``'s file dates).
     """
-    embed_out = [k for k in metadata if k in EMBED_EXCLUDED_KEYS or k in set(embed)]
-    llm_out = [k for k in metadata if k in LLM_EXCLUDED_KEYS or k in set(llm)]
+    embed_keys = {*EMBED_EXCLUDED_KEYS, *embed}
+    llm_keys = {*LLM_EXCLUDED_KEYS, *llm}
+    embed_out = [k for k in metadata if k in embed_keys]
+    llm_out = [k for k in metadata if k in llm_keys]
     return {"excluded_embed_metadata_keys": embed_out, "excluded_llm_metadata_keys": llm_out}
