@@ -3,7 +3,7 @@ Markdown splitters, on the same content, same machine, one run.
 
 Usage::
 
-    python benchmarks/chunk_speed.py [--repeat 3] [--rounds 5] [--corpus all|v1]
+    python benchmarks/chunk_speed.py [--repeat 3] [--rounds 5] [--corpus all|v1] [--interleave]
 
 The generated retrieval corpus (``retrieval_data/corpus.py``: 50 pages of headings, long and
 small tables, figures, lists, paragraphs over page breaks), repeated ``--repeat`` times, is
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import re
 import sys
 import tempfile
@@ -66,19 +67,33 @@ def repeated(documents: list[Document], times: int) -> Document:
     return Document(source="speed.pdf", sha256="5" * 64, pages=pages)
 
 
-def best_of(rounds: int, fn: Callable[[], Any]) -> tuple[float, Any]:
-    best, result = float("inf"), None
-    for _ in range(rounds):
+def best_of(
+    rounds: int, strategies: dict[str, Callable[[], Any]], interleave: bool
+) -> dict[str, tuple[float, int]]:
+    """Best time and chunk count per strategy: ``rounds`` runs of each in turn, or, with
+    ``interleave``, one run of every strategy per round (load from other work then hits all
+    strategies alike)."""
+    best = {name: (float("inf"), 0) for name in strategies}
+    if interleave:
+        order = list(strategies) * rounds
+    else:
+        order = [name for name in strategies for _ in range(rounds)]
+    for name in order:
         t = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, result
+        chunks = strategies[name]()
+        best[name] = (min(best[name][0], time.perf_counter() - t), len(chunks))
+    return best
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--interleave",
+        action="store_true",
+        help="run every strategy once per round, in turn, instead of all rounds of one first",
+    )
     parser.add_argument(
         "--corpus",
         choices=("all", "v1"),
@@ -167,14 +182,14 @@ def main() -> None:
             "LangChain, counting tokens like ours": langchain_tokens,
         }
     )
-    timings = {}
-    for name, fn in strategies.items():
-        seconds, chunks = best_of(args.rounds, fn)
-        timings[name] = (seconds, len(chunks))
+    timings = best_of(args.rounds, strategies, args.interleave)
     ours = timings["LayoutChunker (ours)"][0]
     fastest_baseline = min(t for n, (t, _) in timings.items() if not n.startswith("LayoutChunker"))
+    how = "interleaved" if args.interleave else "one strategy after another"
     print(
-        f"{n_pages} pages, {len(markdown):,} characters of Markdown; best of {args.rounds} rounds"
+        f"{n_pages} pages, {len(markdown):,} characters of Markdown; best of {args.rounds} "
+        f"rounds ({how}); {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
     )
     print()
     print("| strategy | chunks | ms | pages/s | time vs ours |")
