@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from deepocr_loaders.engines.base import PageInput
+from deepocr_loaders.errors import RenderError
 from deepocr_loaders.sources import RenderedPage
 
 
@@ -39,6 +40,13 @@ class ImageSource:
         self.renders += 1
         im = self.images[index]
         return RenderedPage(index, str(index + 1), im, im.width / 2, im.height / 2, dpi)
+
+
+class BrokenSource:
+    """A stand-in Source whose pages cannot be rendered (a damaged page of ``x.pdf``)."""
+
+    def render(self, index: int, dpi: float = 144) -> RenderedPage:
+        raise RenderError("x.pdf", "damaged page", page=index)
 
 
 def make_pages(sizes: list[tuple[int, int]], seed: int = 0) -> list[PageInput]:

@@ -16,6 +16,7 @@ pytest.importorskip("transformers")
 import pymupdf  # noqa: E402
 import tiny_ocr2  # noqa: E402
 from engine_pages import (  # noqa: E402
+    BrokenSource,
     crafted_generate,
     hub_offline,  # noqa: F401 (autouse fixture)
     make_pages,
@@ -36,7 +37,6 @@ from deepocr_loaders.engines.hf_guard import (  # noqa: E402
 from deepocr_loaders.engines.hf_loading import resolve_model_dir  # noqa: E402
 from deepocr_loaders.engines.ocr2_modes import MODES, get_mode, tile_grid  # noqa: E402
 from deepocr_loaders.errors import DeepOCRError, EngineError, ModelLoadError  # noqa: E402
-from deepocr_loaders.sources import RenderedPage  # noqa: E402
 
 # Page images of different aspect ratios: 2 tiles wide, small landscape (no tiles), 2 tiles
 # tall, square (no tiles): 545, 257, 545 and 257 image tokens in "gundam" mode.
@@ -419,11 +419,7 @@ def test_unreadable_page_is_failed_not_dropped(model_dir: Path) -> None:
     engine = _engine(model_dir, mode="small")
     inputs = _pages([(600, 400), (600, 400)])
 
-    class Broken:
-        def render(self, index: int, dpi: float = 144) -> RenderedPage:
-            raise dl.RenderError("x.pdf", "damaged page", page=index)
-
-    inputs[1].source = Broken()  # type: ignore[assignment]
+    inputs[1].source = BrokenSource()  # type: ignore[assignment]
     pages = list(engine.run(inputs))
     assert [p.status for p in pages] == [PageStatus.TRUNCATED, PageStatus.FAILED]
     assert "damaged page" in (pages[1].error or "")

@@ -20,6 +20,7 @@ import pymupdf  # noqa: E402
 tiny_v1 = pytest.importorskip("tiny_v1")
 
 from engine_pages import (  # noqa: E402
+    BrokenSource,
     crafted_generate,
     hub_offline,  # noqa: F401 (autouse fixture)
     make_pages,
@@ -32,7 +33,6 @@ from deepocr_loaders.engines import get_engine  # noqa: E402
 from deepocr_loaders.engines.base import PageInput  # noqa: E402
 from deepocr_loaders.engines.hf_batched import BatchedVisionEngine  # noqa: E402
 from deepocr_loaders.errors import EngineError, ModelLoadError  # noqa: E402
-from deepocr_loaders.sources import RenderedPage  # noqa: E402
 
 FAMILY = ["deepseek-ocr", "deepocr"]
 # Two tiles wide, small landscape (global view only), two tiles tall, small square.
@@ -181,11 +181,7 @@ def test_unreadable_page_is_failed_not_dropped(name: str, folders: dict[str, Pat
     engine = _engine(name, folders, mode="small")
     inputs = _pages([(600, 400), (600, 400)])
 
-    class Broken:
-        def render(self, index: int, dpi: float = 144) -> RenderedPage:
-            raise dl.RenderError("x.pdf", "damaged page", page=index)
-
-    inputs[1].source = Broken()  # type: ignore[assignment]
+    inputs[1].source = BrokenSource()  # type: ignore[assignment]
     pages = list(engine.run(inputs))
     assert [p.status for p in pages] == [PageStatus.TRUNCATED, PageStatus.FAILED]
     assert "damaged page" in (pages[1].error or "")
