@@ -30,6 +30,15 @@ since docling's PDF models need a download) embeds ``chunker.contextualize(chunk
 every section header at level 1, as docling's PDF pipeline gives them, and once with the true
 levels.
 
+Rows marked "multi-vector" index more than one vector per chunk, and a question scores a
+chunk by its best vector (top-5 then counts distinct chunks, as LlamaIndex's retriever and
+LangChain's ``MultiVectorRetriever`` collapse hits on one parent): ours with each table row's
+key (``row_keys``: ``Asset FA-8514``) as a vector, directly and through the adapters
+(``LayoutNodeParser(row_key_nodes=True)``, ``LayoutTextSplitter.multi_vector_documents``);
+and, so that the index alone is not what is compared, the best baseline with generic child
+vectors (its embedded text cut into 64-token runs of lines, as ``ParentDocumentRetriever``
+does). BM25 in the hybrid mode reads the chunk's own text only.
+
 A chunk answers a question when it holds every answer string (a table question needs the site
 and the value in one chunk). Reported: recall@1 and @5, MRR@10, and page@1 (the top hit's pages
 include the answer's page; for the Markdown splitters, which carry no pages, pages are derived
@@ -90,6 +99,9 @@ class Retrieved:
     """What is embedded."""
     pages: set[int]
     """0-based pages the chunk covers."""
+    keys: tuple[str, ...] = ()
+    """Further texts embedded as vectors of their own that stand for the chunk (a
+    multi-vector index: a question's score for the chunk is its best over all of them)."""
 
 
 def markdown_with_pages(document: Document) -> tuple[str, list[int]]:
@@ -119,13 +131,20 @@ def derived_pages(text: str, markdown: str, starts: list[int]) -> set[int]:
 
 
 def ours(
-    corpus: list[CorpusDoc], count: Callable[[str], int], max_tokens: int, **options: Any
+    corpus: list[CorpusDoc],
+    count: Callable[[str], int],
+    max_tokens: int,
+    row_keys: bool = False,
+    **options: Any,
 ) -> list[Retrieved]:
+    """Our chunks; with ``row_keys`` each table chunk's ``row_keys`` are extra vectors."""
     chunker = LayoutChunker(max_tokens=max_tokens, tokenizer=count, **options)
     out = []
     for d in corpus:
         for c in chunker.chunk(d.document):
-            out.append(Retrieved(d.name, c.text, c.contextualized_text, set(c.metadata["pages"])))
+            keys = tuple(c.metadata.get("row_keys", ())) if row_keys else ()
+            pages = set(c.metadata["pages"])
+            out.append(Retrieved(d.name, c.text, c.contextualized_text, pages, keys))
     return out
 
 
@@ -156,33 +175,43 @@ def _page_records(d: CorpusDoc) -> list[Any]:
 
 
 def ours_llamaindex(
-    corpus: list[CorpusDoc], count: Callable[[str], int], max_tokens: int
+    corpus: list[CorpusDoc], count: Callable[[str], int], max_tokens: int, row_keys: bool = False
 ) -> list[Retrieved]:
     """Ours as a LlamaIndex user gets it: ``LayoutNodeParser`` nodes from the reader's page
-    Documents, embedded as LlamaIndex embeds them (``MetadataMode.EMBED``)."""
+    Documents, embedded as LlamaIndex embeds them (``MetadataMode.EMBED``); with
+    ``row_keys``, ``row_key_nodes=True`` and its ``IndexNode``s as the chunks' extra vectors."""
     from llama_index.core import Document as LlamaDocument
-    from llama_index.core.schema import MetadataMode
+    from llama_index.core.schema import IndexNode, MetadataMode
 
     from llamaindex_reader import LayoutNodeParser
 
-    parser = LayoutNodeParser(max_tokens=max_tokens, tokenizer=count)
+    parser = LayoutNodeParser(max_tokens=max_tokens, tokenizer=count, row_key_nodes=row_keys)
     out = []
     for d in corpus:
         records = _page_records(d)
         pages = [LlamaDocument(id_=r.id, text=r.text, metadata=r.metadata) for r in records]
-        for node in parser.get_nodes_from_documents(pages):
+        nodes = parser.get_nodes_from_documents(pages)
+        keys: dict[str, list[str]] = {}
+        for node in nodes:
+            if isinstance(node, IndexNode):
+                keys.setdefault(node.index_id, []).append(node.get_content(MetadataMode.EMBED))
+        for node in nodes:
+            if isinstance(node, IndexNode):
+                continue
             text = node.get_content(metadata_mode=MetadataMode.NONE)
             embed = node.get_content(metadata_mode=MetadataMode.EMBED)
             pages_of = set(range(node.metadata["page_start"], node.metadata["page_end"] + 1))
-            out.append(Retrieved(d.name, text, embed, pages_of))
+            extra = tuple(keys.get(node.node_id, ()))
+            out.append(Retrieved(d.name, text, embed, pages_of, extra))
     return out
 
 
 def ours_langchain(
-    corpus: list[CorpusDoc], count: Callable[[str], int], max_tokens: int
+    corpus: list[CorpusDoc], count: Callable[[str], int], max_tokens: int, row_keys: bool = False
 ) -> list[Retrieved]:
     """Ours as a LangChain user gets it: ``LayoutTextSplitter`` on the loader's page Documents;
-    a vector store embeds ``page_content``."""
+    a vector store embeds ``page_content``; with ``row_keys``, what
+    ``multi_vector_documents`` gives a ``MultiVectorRetriever`` is embedded."""
     from langchain_core.documents import Document as LCDocument
 
     from langchain_loader import LayoutTextSplitter
@@ -191,10 +220,38 @@ def ours_langchain(
     out = []
     for d in corpus:
         pages = [LCDocument(page_content=r.text, metadata=r.metadata) for r in _page_records(d)]
-        for doc in splitter.split_documents(pages):
+        chunks = splitter.split_documents(pages)
+        vectors: dict[str | None, list[str]] = {}
+        if row_keys:
+            for v in splitter.multi_vector_documents(chunks):
+                vectors.setdefault(v.metadata["doc_id"], []).append(v.page_content)
+        for doc in chunks:
             meta = doc.metadata
             pages_of = set(range(meta["page_start"], meta["page_end"] + 1))
-            out.append(Retrieved(d.name, doc.page_content, doc.page_content, pages_of))
+            own, *extra = vectors.get(doc.id) or [doc.page_content]
+            out.append(Retrieved(d.name, doc.page_content, own, pages_of, tuple(extra)))
+    return out
+
+
+def with_children(
+    chunks: list[Retrieved], count: Callable[[str], int], size: int = 64
+) -> list[Retrieved]:
+    """Generic multi-vector indexing (LangChain's ``ParentDocumentRetriever`` pattern): each
+    chunk's embedded text is also cut into children of whole lines up to ``size`` tokens,
+    each a vector that stands for the chunk."""
+    out = []
+    for c in chunks:
+        children, lines, used = [], [], 0
+        for line in c.embed.splitlines():
+            n = count(line)
+            if lines and used + n > size:
+                children.append("\n".join(lines))
+                lines, used = [], 0
+            lines.append(line)
+            used += n
+        children.append("\n".join(lines))
+        keys = tuple(t for t in children if t.strip())
+        out.append(Retrieved(c.doc, c.text, c.embed, c.pages, keys))
     return out
 
 
@@ -283,7 +340,14 @@ def rankings(
     """Chunk indices best first, per question: ``dense`` and ``hybrid`` (BM25 + dense, RRF)."""
     from rank_bm25 import BM25Okapi
 
-    dense = np.argsort(-(q_emb @ embed([c.embed for c in chunks]).T), axis=1, kind="stable")
+    texts = [c.embed for c in chunks]
+    owners = [i for i, c in enumerate(chunks) for _ in c.keys]
+    texts += [k for c in chunks for k in c.keys]
+    sims = q_emb @ embed(texts).T
+    scores = sims[:, : len(chunks)].copy()
+    # A chunk scores its best vector: its own or any key standing for it.
+    np.maximum.at(scores.T, np.asarray(owners, dtype=int), sims[:, len(chunks) :].T)
+    dense = np.argsort(-scores, axis=1, kind="stable")
     bm25 = BM25Okapi([bm25_tokens(c.embed) for c in chunks])
     lexical = np.stack(
         [np.argsort(-bm25.get_scores(bm25_tokens(q.question)), kind="stable") for q in questions]
@@ -376,14 +440,24 @@ def main() -> None:
     p4_time = time.perf_counter() - t0
     strategies: dict[str, list[Retrieved]] = {
         "LayoutChunker (ours)": ours(corpus, count, m),
+        "ours + row-key vectors (multi-vector)": ours(corpus, count, m, row_keys=True),
         'ours, table_embedding="rows" (before)': ours(corpus, count, m, table_embedding="rows"),
         'ours, table_embedding="keys"': ours(corpus, count, m, table_embedding="keys"),
         "ours, table_max_tokens=400": ours(corpus, count, m, table_max_tokens=400),
         "LayoutChunker on the text-layer engine": ours_text_layer(corpus, count, m) or [],
         "ours via LlamaIndex LayoutNodeParser (EMBED)": ours_llamaindex(corpus, count, m),
         "ours via LangChain LayoutTextSplitter": ours_langchain(corpus, count, m),
+        "ours via LlamaIndex, row_key_nodes=True (multi-vector)": ours_llamaindex(
+            corpus, count, m, row_keys=True
+        ),
+        "ours via LangChain, multi_vector_documents (multi-vector)": ours_langchain(
+            corpus, count, m, row_keys=True
+        ),
         "pymupdf4llm to_chunks, text": p4_plain,
         "pymupdf4llm to_chunks, tagged_content": p4_tagged,
+        "pymupdf4llm tagged_content + 64-token children (multi-vector)": with_children(
+            p4_tagged, count
+        ),
         "LlamaIndex Markdown+Sentence*": llamaindex_chunks(corpus, tok.tokenize, m),
         "LangChain MarkdownHeader+Recursive*": langchain_chunks(corpus, tok, m, True),
         "LangChain, strip_headers=False*": langchain_chunks(corpus, tok, m, False),
@@ -400,6 +474,7 @@ def main() -> None:
     )
     results: dict[str, dict[str, dict[str, Any]]] = {}
     sizes: dict[str, list[int]] = {}
+    vectors: dict[str, int] = {}
     for name, chunks in strategies.items():
         if not chunks:
             continue
@@ -407,17 +482,19 @@ def main() -> None:
         orders = rankings(chunks, questions, q_emb, embed)
         results[name] = {m: evaluate(chunks, questions, o, windows) for m, o in orders.items()}
         sizes[name] = [count(c.embed) for c in chunks]
+        vectors[name] = len(chunks) + sum(len(c.keys) for c in chunks)
     for mode, title in (("dense", "Dense (MiniLM)"), ("hybrid", "Hybrid (BM25 + MiniLM, RRF)")):
         print(f"\n{title}; w: recall@5 with the answer inside the model's window\n")
         print(
-            "| strategy | chunks | mean tokens | >256 tok | recall@1 | recall@5 | recall@5 w "
-            "| MRR@10 | page@1 |"
+            "| strategy | chunks | vectors | mean tokens | >256 tok | recall@1 | recall@5 "
+            "| recall@5 w | MRR@10 | page@1 |"
         )
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for name, res in results.items():
             r, size = res[mode], sizes[name]
             print(
-                f"| {name} | {len(size)} | {np.mean(size):.0f} | {sum(s > window for s in size)} "
+                f"| {name} | {len(size)} | {vectors[name]} | {np.mean(size):.0f} "
+                f"| {sum(s > window for s in size)} "
                 f"| {r['recall@1']:.3f} | {r['recall@5']:.3f} | {r['recall@5w']:.3f} "
                 f"| {r['mrr@10']:.3f} | {r['page@1']:.3f} |"
             )

@@ -34,7 +34,14 @@ class Chunk:
     ``page_sizes``, ``boxes`` (``{page, x0, y0, x1, y1}`` per block box, points, top-left origin),
     ``block_ids``, ``source``, ``document_sha256``, ``engine``; when they apply ``table_part`` and
     ``table_parts``, ``table_keys`` (a row group's column names and row keys, the part of
-    ``contextualized_text`` that stands for its cells), ``image_paths``, ``overlap_tokens``.
+    ``contextualized_text`` that stands for its cells), ``row_keys``, ``image_paths``,
+    ``overlap_tokens``.
+
+    ``row_keys`` lists, for a table whose rows are named (an id, a label: not numbers), one
+    short text per row in the chunk: ``Asset FA-8514``, or ``Wastewater: Revenue`` under a
+    label row. Indexed as extra vectors that point to the chunk (a multi-vector index, e.g.
+    ``LayoutNodeParser(row_key_nodes=True)``), they let a dense retriever find a row by its
+    id, which one embedding of many look-alike rows cannot.
     """
 
     id: str

@@ -12,7 +12,7 @@ from deepocr_loaders.document import Block, Document, Page
 
 from .chunk import Chunk, ChunkKind
 from .split import split_text, tail_sentences, tail_start
-from .tables import TableLines, cells, key_column, part_text, row_groups
+from .tables import TableLines, cells, key_column, names_rows, part_text, row_groups
 from .tokens import resolve_token_counter
 from .units import Unit, build_units
 
@@ -45,8 +45,9 @@ class _Piece:
     """What stands for ``text`` in the text to embed, when that differs (a table's keys)."""
 
 
-def _table_keys(table: TableLines) -> tuple[str, list[str]]:
-    """The table's column names joined, and per body row the value of its key column."""
+def _table_keys(table: TableLines) -> tuple[str, str, list[str]]:
+    """The table's column names joined, the key column's name, and per body row the value of
+    its key column."""
     names = cells(table.head[0])
     col = key_column(table)
     key_name = names[col] if col < len(names) and names[col] else "Rows"
@@ -54,7 +55,7 @@ def _table_keys(table: TableLines) -> tuple[str, list[str]]:
         keys = table.first_cells()
     else:
         keys = [c[col] if col < len(c) else "" for c in map(cells, table.rows)]
-    return f"{' | '.join(names)}\n{key_name}: ", keys
+    return f"{' | '.join(names)}\n{key_name}: ", key_name, keys
 
 
 def _group_keys(keys: list[str], labels: list[int], start: int, end: int) -> str:
@@ -73,6 +74,22 @@ def _group_keys(keys: list[str], labels: list[int], start: int, end: int) -> str
         for name, values in segments
         if name or values
     )
+
+
+def _row_keys(
+    key_name: str, keys: list[str], firsts: list[str], labels: list[int], start: int, end: int
+) -> list[str]:
+    """One short text per keyed row of rows ``start:end``, ``Asset FA-8514`` or, under a label
+    row, ``Wastewater: Revenue``: what a multi-vector index stores so that a lookup by id finds
+    the row's chunk, which a dense embedding of many look-alike rows cannot single out."""
+    out = []
+    for k in range(start, end):
+        key = keys[k]
+        if not key or labels[k] == k:
+            continue
+        label = labels[k]
+        out.append(f"{firsts[label]}: {key}" if label >= 0 else f"{key_name} {key}")
+    return out
 
 
 def _table_index(captions: list[str], columns: str, keys: str) -> str:
@@ -196,7 +213,11 @@ class LayoutChunker:
         keys = self.table_embedding == "keys" or (
             self.table_embedding == "auto" and len(groups) > 1
         )
-        index = _table_keys(unit.table) if keys else None
+        table = unit.table
+        columns, key_name, row_keys = _table_keys(table)
+        labels = table.label_of()
+        index = (columns, row_keys) if keys else None
+        keyed = names_rows(row_keys)
         pieces = []
         for k, (start, end, tokens) in enumerate(groups):
             last = k == len(groups) - 1
@@ -207,8 +228,12 @@ class LayoutChunker:
                 extra = {"table_part": k + 1, "table_parts": len(groups)}
             keys_text = ""
             if index:
-                keys_text = _group_keys(index[1], unit.table.label_of(), start, end)
-                extra["table_keys"] = index[0] + keys_text
+                keys_text = _group_keys(row_keys, labels, start, end)
+                extra["table_keys"] = columns + keys_text
+            if keyed:
+                extra["row_keys"] = _row_keys(
+                    key_name, row_keys, table.first_cells(), labels, start, end
+                )
             split = len(groups) > 1
             cited = _part_blocks(unit, start, end, k == 0, last) if split else unit.blocks
             pieces.append(
@@ -220,7 +245,7 @@ class LayoutChunker:
                     unit.section,
                     unit.path,
                     extra,
-                    _table_index(unit.before + unit.after, index[0], keys_text) if index else None,
+                    _table_index(unit.before + unit.after, columns, keys_text) if index else None,
                 )
             )
         return pieces
@@ -432,8 +457,8 @@ class LayoutChunker:
         }
         for piece in group:
             for key, value in piece.extra.items():
-                if key == "image_paths":
-                    metadata.setdefault("image_paths", []).extend(value)
+                if key in ("image_paths", "row_keys"):
+                    metadata.setdefault(key, []).extend(value)
                 else:
                     metadata[key] = value
         return metadata

@@ -25,6 +25,7 @@ __all__ = [
     "first_cell",
     "is_label_row",
     "key_column",
+    "names_rows",
     "part_text",
     "row_groups",
     "split_table",
@@ -158,16 +159,17 @@ def key_column(table: TableLines) -> int:
     sample = table.rows[:50]
     firsts = table.first_cells()[:50]
     columns = [firsts]
-    if not _names_rows(firsts):
+    if not names_rows(firsts):
         split = [cells(line) for line in sample]
         columns = [[r[col] if col < len(r) else "" for r in split] for col in range(table.n_cols)]
     for col, values in enumerate(columns):
-        if _names_rows(values):
+        if names_rows(values):
             return col
     return 0
 
 
-def _names_rows(values: list[str]) -> bool:
+def names_rows(values: list[str]) -> bool:
+    """Whether mostly names, ids or labels fill ``values``, not numbers."""
     filled = [v for v in values if v]
     return bool(filled) and sum(not _is_number(v) for v in filled) * 2 > len(filled)
 

@@ -50,6 +50,7 @@ BULKY_KEYS = (
     "overlap_tokens",
     "chunk_index",
     "image_paths",
+    "row_keys",
 )
 
 

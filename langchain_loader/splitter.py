@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.documents import BaseDocumentTransformer
 from langchain_core.documents import Document as LCDocument
 
-from deepocr_loaders.records import PAGE_JSON_KEY, document_from_records
+from deepocr_loaders.records import BULKY_KEYS, PAGE_JSON_KEY, document_from_records
 
 __all__ = ["LayoutTextSplitter"]
+
+# What the vector store's copies leave out: the docstore keeps the chunk whole.
+_KEY_DOC_SKIP = frozenset({*BULKY_KEYS, "table_keys"})
 
 
 class LayoutTextSplitter(BaseDocumentTransformer):
@@ -23,6 +27,10 @@ class LayoutTextSplitter(BaseDocumentTransformer):
     with the chunk's heading path (``Manual > 3. Pumps > 3.2 Maintenance``): a paragraph that
     only its section heading tells apart from its look-alikes stays findable. The path is
     also in ``metadata["headings"]``.
+
+    For lookups by id in long tables, :meth:`multi_vector_documents` gives what a
+    ``MultiVectorRetriever`` (``langchain-classic``) embeds: each chunk, and one short
+    document per named table row (``Asset FA-8514``), all pointing to the chunk's id.
     """
 
     def __init__(
@@ -78,6 +86,35 @@ class LayoutTextSplitter(BaseDocumentTransformer):
             meta = {k: v for k, v in page_doc.metadata.items() if k != PAGE_JSON_KEY}
             out.append(
                 LCDocument(id=page_doc.id, page_content=page_doc.page_content, metadata=meta)
+            )
+        return out
+
+    @staticmethod
+    def multi_vector_documents(
+        chunks: Sequence[LCDocument], id_key: str = "doc_id"
+    ) -> list[LCDocument]:
+        """The documents to embed for a multi-vector index over ``chunks`` (from
+        :meth:`split_documents`): each chunk as it is, then one per row key of its tables, all
+        with ``metadata[id_key]`` = the chunk's id. Store the chunks themselves by id in the
+        retriever's docstore::
+
+            retriever = MultiVectorRetriever(vectorstore=store, byte_store=InMemoryByteStore())
+            retriever.vectorstore.add_documents(splitter.multi_vector_documents(chunks))
+            retriever.docstore.mset([(c.id, c) for c in chunks])
+        """
+        out: list[LCDocument] = []
+        for chunk in chunks:
+            if chunk.id is None:
+                raise ValueError("multi_vector_documents needs chunks with ids (split_documents)")
+            small = {k: v for k, v in chunk.metadata.items() if k not in _KEY_DOC_SKIP}
+            out.append(
+                LCDocument(page_content=chunk.page_content, metadata={**small, id_key: chunk.id})
+            )
+            keys = chunk.metadata.get("row_keys") or []
+            if isinstance(keys, str):  # the flat metadata view stores lists as JSON
+                keys = json.loads(keys)
+            out.extend(
+                LCDocument(page_content=key, metadata={**small, id_key: chunk.id}) for key in keys
             )
         return out
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from llama_index.core.node_parser import NodeParser
-from llama_index.core.schema import BaseNode, Document, NodeRelationship, TextNode
+from llama_index.core.schema import BaseNode, Document, IndexNode, NodeRelationship, TextNode
 from pydantic import Field
 
 from deepocr_loaders.records import BULKY_KEYS, PAGE_JSON_KEY, document_from_records, page_id
@@ -22,12 +22,24 @@ __all__ = ["LayoutNodeParser"]
 
 
 class LayoutNodeParser(NodeParser):
-    """Splits DeepOCR page Documents along headings, tables, figures and equations."""
+    """Splits DeepOCR page Documents along headings, tables, figures and equations.
+
+    With ``row_key_nodes=True`` each chunk holding named table rows is followed by one
+    ``IndexNode`` per row: its text is the row's key (``Asset FA-8514``), it embeds nothing
+    else, and its ``obj`` is the chunk, so ``VectorStoreIndex(nodes).as_retriever()`` returns
+    the chunk when a question names the row. Ask for a larger ``similarity_top_k``: hits on
+    one chunk collapse into one result. Each key node stores a copy of its chunk.
+    """
 
     max_tokens: int = Field(400, description="chunk budget in tokens")
     min_tokens: int | None = Field(None, description="small neighbours merge up to this")
     overlap_tokens: int = Field(0, description="tokens repeated between neighbouring chunks")
     include_furniture: bool = Field(False, description="keep page headers/footers in chunks")
+    row_key_nodes: bool = Field(
+        False,
+        description="also return an IndexNode per named table row (its key, e.g. 'Asset "
+        "FA-8514') that resolves to the row's chunk: lookups by id in long tables",
+    )
     tokenizer: Any = Field(
         None,
         exclude=True,
@@ -93,6 +105,8 @@ class LayoutNodeParser(NodeParser):
                     previous.relationships[NodeRelationship.NEXT] = node.as_related_node_info()
                 previous = node
                 out.append(node)
+                if self.row_key_nodes:
+                    out.extend(_row_key_nodes(node, chunk.metadata.get("row_keys", [])))
         # Pages that did not convert pass through as their note: reported, never dropped.
         for page_node in ours:
             if page_node.metadata.get("status", "ok") != "ok":
@@ -117,3 +131,23 @@ class LayoutNodeParser(NodeParser):
         # The base class would copy each page's metadata (its whole page JSON) into every node
         # and link neighbours by source page only; relationships are already set above.
         return nodes
+
+
+def _row_key_nodes(chunk_node: TextNode, keys: list[str]) -> list[IndexNode]:
+    """One node per row key: the key alone is embedded, the chunk is what retrieval returns.
+    Small metadata (file, pages, headings) is kept for filters."""
+    meta = {
+        k: v for k, v in chunk_node.metadata.items() if k not in BULKY_KEYS and k != "table_keys"
+    }
+    return [
+        IndexNode(
+            id_=f"{chunk_node.node_id}-key{n}",
+            text=key,
+            index_id=chunk_node.node_id,
+            obj=chunk_node,
+            metadata=meta,
+            excluded_embed_metadata_keys=list(meta),
+            excluded_llm_metadata_keys=list(meta),
+        )
+        for n, key in enumerate(keys)
+    ]

@@ -375,6 +375,32 @@ def test_a_part_starting_inside_a_segment_repeats_the_segment_label(spanned: boo
     assert seen == [(s, i) for s in segments for i in items]  # every row once, in order
 
 
+def test_every_keyed_row_gets_a_row_key_in_the_chunk_that_holds_it() -> None:
+    chunks = chunk(long_table_doc(), max_tokens=150, min_tokens=0)
+    assert len(chunks) > 2
+    for c in chunks:
+        stations = [cells(ln)[0] for ln in c.text.splitlines() if ln.startswith("| AC-")]
+        assert c.metadata["row_keys"] == [f"Station {s}" for s in stations]
+    # A table that fits one chunk has them too; the flat view keeps them as JSON.
+    (small,) = chunk(sample_document())[1:2]
+    assert "Station AC-12 (outlet)" in small.metadata["row_keys"]
+    assert json.loads(small.flat_metadata()["row_keys"]) == small.metadata["row_keys"]
+
+
+def test_row_keys_name_the_segment_of_rows_under_a_label_row() -> None:
+    segments = ["Water supply", "Wastewater"]
+    items = ["Revenue", "Operating costs"]
+    d = doc([[heading("Income", 2), _segment_table(segments, items, spanned=True)]])
+    keys = [k for c in chunk(d, max_tokens=40, min_tokens=0) for k in c.metadata["row_keys"]]
+    assert keys == [f"{s}: {i}" for s in segments for i in items]
+
+
+def test_a_table_keyed_by_numbers_only_gets_no_row_keys() -> None:
+    rows = [[str(i), f"{i * 1.5:.1f}"] for i in range(6)]
+    d = doc([[heading("Levels", 2), table(["No.", "Level"], rows)]])
+    assert all("row_keys" not in c.metadata for c in chunk(d))
+
+
 def test_spans_the_markdown_does_not_show_come_from_the_html() -> None:
     html = (
         "<table><tr><th>Zone</th><th>Pump</th></tr>"

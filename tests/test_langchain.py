@@ -145,3 +145,34 @@ def test_splitter_passes_problem_pages_through(tmp_path: Path) -> None:
     failed = [c for c in chunks if c.metadata.get("status") == "failed"]
     assert len(failed) == 1 and failed[0].id == pages[2].id
     assert "deepocr_page" not in failed[0].metadata
+
+
+def test_multi_vector_documents_find_a_row_of_a_long_table_by_its_id() -> None:
+    from chunk_docs import STATION_HEADER, doc, heading, station_rows, table
+    from langchain_classic.retrievers.multi_vector import MultiVectorRetriever
+    from langchain_core.documents import Document as LCDocument
+    from langchain_core.stores import InMemoryByteStore
+
+    from deepocr_loaders.records import page_record
+
+    long_table = doc([[heading("Readings", 2), table(STATION_HEADER, station_rows(60))]])
+    pages = [
+        LCDocument(id=r.id, page_content=r.text, metadata=r.metadata)
+        for r in (page_record(long_table, p) for p in long_table.pages)
+    ]
+    splitter = LayoutTextSplitter(max_tokens=120)
+    chunks = splitter.split_documents(pages)
+    vectors = splitter.multi_vector_documents(chunks)
+    ids = {c.id for c in chunks}
+    keys = [v for v in vectors if v.page_content.startswith("Station AC-")]
+    assert len(keys) == 60 and len(vectors) == len(chunks) + 60
+    assert all(v.metadata["doc_id"] in ids and "boxes" not in v.metadata for v in vectors)
+    store = InMemoryVectorStore(embedding=DeterministicFakeEmbedding(size=64))
+    retriever = MultiVectorRetriever(
+        vectorstore=store, byte_store=InMemoryByteStore(), search_kwargs={"k": 1}
+    )
+    retriever.vectorstore.add_documents(vectors)
+    retriever.docstore.mset([(c.id, c) for c in chunks])
+    (hit,) = retriever.invoke("Station AC-041")
+    assert "| AC-041 |" in hit.page_content and hit.metadata["table_part"] > 1
+    assert json.loads(hit.metadata["boxes"])  # the docstore returns the chunk whole

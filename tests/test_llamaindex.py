@@ -163,6 +163,54 @@ def test_split_table_embeds_its_row_keys_for_the_model_only(tmp_path: Path) -> N
         assert "table_keys" not in node.get_content(MetadataMode.LLM)
 
 
+def test_row_key_nodes_find_a_row_of_a_long_table_by_its_id(tmp_path: Path) -> None:
+    import hashlib
+
+    import numpy as np
+    from chunk_docs import STATION_HEADER, doc, heading, station_rows, table
+    from llama_index.core import Document as LIDocument
+    from llama_index.core import VectorStoreIndex
+    from llama_index.core.embeddings import BaseEmbedding
+    from llama_index.core.schema import IndexNode
+
+    from deepocr_loaders.records import page_record
+
+    class HashEmbedding(BaseEmbedding):
+        """Equal texts, equal vectors; anything else near-orthogonal (wiring, not quality)."""
+
+        def _vector(self, text: str) -> list[float]:
+            seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
+            return list(np.random.default_rng(seed).standard_normal(64))
+
+        def _get_text_embedding(self, text: str) -> list[float]:
+            return self._vector(text)
+
+        def _get_query_embedding(self, query: str) -> list[float]:
+            return self._vector(query)
+
+        async def _aget_query_embedding(self, query: str) -> list[float]:
+            return self._vector(query)
+
+    long_table = doc([[heading("Readings", 2), table(STATION_HEADER, station_rows(60))]])
+    pages = [
+        LIDocument(id_=r.id, text=r.text, metadata=r.metadata)
+        for r in (page_record(long_table, p) for p in long_table.pages)
+    ]
+    nodes = LayoutNodeParser(max_tokens=120, row_key_nodes=True).get_nodes_from_documents(pages)
+    chunks = [n for n in nodes if not isinstance(n, IndexNode)]
+    keys = [n for n in nodes if isinstance(n, IndexNode)]
+    assert len(keys) == 60 and len(chunks) > 2
+    assert LayoutNodeParser(max_tokens=120).get_nodes_from_documents(pages) == chunks
+    by_id = {c.node_id: c for c in chunks}
+    for key in keys:
+        assert key.get_content(MetadataMode.EMBED) == key.text  # the key alone is embedded
+        assert key.text.removeprefix("Station ") + " |" in by_id[key.index_id].text
+    index = VectorStoreIndex(nodes, embed_model=HashEmbedding())
+    (hit,) = index.as_retriever(similarity_top_k=1).retrieve("Station AC-041")
+    assert not isinstance(hit.node, IndexNode)  # the key resolves to its chunk
+    assert "| AC-041 |" in hit.node.get_content() and hit.node.metadata["table_part"] > 1
+
+
 def test_node_parser_rejects_foreign_documents() -> None:
     from llama_index.core import Document
 
