@@ -1,11 +1,15 @@
-"""The default token counter's fast path (ASCII text, counted over bytes) agrees with the regex
-that defines it, on any text."""
+"""The fast paths of the chunker agree with what they replace: the default token counter's
+(ASCII text, counted over bytes) with the regex that defines it, on any text, and chunk ids
+with :class:`uuid.UUID`."""
 
 from __future__ import annotations
+
+import uuid
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from chunking.chunker import _uuid5_str
 from chunking.tokens import _PIECE_RE, default_token_count
 
 # Characters that exercise every class boundary: word characters, ASCII whitespace the regex
@@ -42,3 +46,9 @@ def test_default_count_of_prose() -> None:
     assert default_token_count(text.replace("\u2019", "'")) == regex_count(
         text.replace("\u2019", "'")
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=32, max_size=32))
+def test_chunk_id_is_the_uuid5_of_the_digest(digest: bytes) -> None:
+    assert _uuid5_str(digest) == str(uuid.UUID(bytes=digest[:16], version=5))
