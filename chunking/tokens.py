@@ -39,14 +39,14 @@ def default_token_count(text: str) -> int:
     """Approximate subword-token count of ``text`` (no model, no download)."""
     if not text.isascii():
         return len(_PIECE_RE.findall(text))
-    classes = text.encode("ascii").translate(_CLASS_OF)
+    # The leading space makes every word run start after a space, the text's first included.
+    classes = (" " + text).encode("ascii").translate(_CLASS_OF)
     pieces = classes.count(b".")
     if pieces:
         classes = classes.replace(b".", b" ")
-    # A word run starts after a space, or at the start of the text.
-    pieces += classes.count(b" w") + classes.startswith(b"w")
+    pieces += classes.count(b" w")
     for run in _LONG_RUNS:
-        longer = classes.count(run) + classes.startswith(run[1:])
+        longer = classes.count(run)
         if not longer:
             return pieces
         pieces += longer
