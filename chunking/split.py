@@ -7,7 +7,10 @@ from collections.abc import Callable
 
 __all__ = ["split_text", "tail_sentences", "tail_start"]
 
-_SENTENCE_GAP_RE = re.compile(r"(?<=[.!?;])[\"')\]”’]*\s+")
+# The gap after a sentence ends where its match ends (only ends are used). Matching the stop
+# itself rather than looking behind for it lets the regex engine skip to candidate stops, ~2x
+# faster, and finds the same ends: no match can start inside the previous one's whitespace.
+_SENTENCE_GAP_RE = re.compile(r"[.!?;][\"')\]”’]*\s+")
 
 
 def _sentence_starts(text: str) -> list[int]:

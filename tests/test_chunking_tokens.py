@@ -1,15 +1,17 @@
 """The fast paths of the chunker agree with what they replace: the default token counter's
-(ASCII text, counted over bytes) with the regex that defines it, on any text, and chunk ids
-with :class:`uuid.UUID`."""
+(ASCII text, counted over bytes) with the regex that defines it, on any text, sentence starts
+with a plain lookbehind regex, and chunk ids with :class:`uuid.UUID`."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from chunking.chunker import _uuid5_str
+from chunking.split import _sentence_starts
 from chunking.tokens import _PIECE_RE, default_token_count
 
 # Characters that exercise every class boundary: word characters, ASCII whitespace the regex
@@ -52,3 +54,15 @@ def test_default_count_of_prose() -> None:
 @given(st.binary(min_size=32, max_size=32))
 def test_chunk_id_is_the_uuid5_of_the_digest(digest: bytes) -> None:
     assert _uuid5_str(digest) == str(uuid.UUID(bytes=digest[:16], version=5))
+
+
+# What a sentence gap is, stated plainly: whitespace after a stop and any closing quotes.
+LOOKBEHIND_GAP = re.compile(r"(?<=[.!?;])[\"')\]”’]*\s+")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="ab.!?;\"')]”’ \n", max_size=40))
+@example('He said "stop." Then: "go!" ) x')
+def test_sentence_starts_match_the_lookbehind_definition(text: str) -> None:
+    ends = [m.end() for m in LOOKBEHIND_GAP.finditer(text) if m.end() < len(text)]
+    assert _sentence_starts(text) == [0, *ends]
