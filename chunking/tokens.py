@@ -37,7 +37,7 @@ _LONG_RUNS = [b" " + b"w" * n for n in range(7, 1000, 6)]
 
 def default_token_count(text: str) -> int:
     """Approximate subword-token count of ``text`` (no model, no download)."""
-    if not text.isascii():
+    if len(text) < 12 or not text.isascii():  # a word or two: the regex costs less
         return len(_PIECE_RE.findall(text))
     # The leading space makes every word run start after a space, the text's first included.
     classes = (" " + text).encode("ascii").translate(_CLASS_OF)
