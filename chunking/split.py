@@ -7,7 +7,11 @@ from collections.abc import Callable
 
 __all__ = ["split_text", "tail_sentences", "tail_start"]
 
-_SENTENCE_GAP_RE = re.compile(r"(?<=[.!?;])[\"')\]”’]*\s+")
+# A sentence starts where the gap after a stop ends (only match ends are used). Matching the
+# stop rather than looking behind for it lets the regex engine skip to candidate stops, ~2x
+# faster, with the same ends: after its stop a match holds only closing quotes and whitespace,
+# so it never swallows the stop of the next gap.
+_SENTENCE_GAP_RE = re.compile(r"[.!?;][\"')\]”’]*\s+")
 
 
 def _sentence_starts(text: str) -> list[int]:

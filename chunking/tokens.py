@@ -2,7 +2,7 @@
 
 The default needs no download: it counts word pieces of at most six characters and single
 punctuation marks, which tracks BPE/WordPiece counts of English prose within about 15% and costs
-one regex pass.
+a few passes in C over the text.
 """
 
 from __future__ import annotations
@@ -19,9 +19,38 @@ TokenCounter = Callable[[str], int]
 _PIECE_RE = re.compile(r"\w{1,6}|[^\w\s]")
 
 
+# ASCII text (nearly all text the chunker counts) is counted in a few C passes over bytes
+# instead of one regex match per piece, 2-9x faster: every character is mapped to its class as
+# the regex itself classifies it (word "w", space " ", other "."). An "other" is one piece, and
+# a word run of n characters is ceil(n / 6) pieces: one per run, plus one per run of at least
+# 7, 13, 19... characters.
+def _ascii_class(code: int) -> int:
+    char = chr(code)
+    if re.fullmatch(r"\w", char):
+        return ord("w")
+    return ord(" ") if re.fullmatch(r"\s", char) else ord(".")
+
+
+_CLASS_OF = bytes(map(_ascii_class, range(128))) + b"." * 128  # bytes >= 128 never occur
+_LONG_RUNS = [b" " + b"w" * n for n in range(7, 1000, 6)]
+
+
 def default_token_count(text: str) -> int:
     """Approximate subword-token count of ``text`` (no model, no download)."""
-    return len(_PIECE_RE.findall(text))
+    if len(text) < 12 or not text.isascii():  # a word or two: the regex costs less
+        return len(_PIECE_RE.findall(text))
+    # The leading space makes every word run start after a space, the text's first included.
+    classes = (" " + text).encode("ascii").translate(_CLASS_OF)
+    pieces = classes.count(b".")
+    if pieces:
+        classes = classes.replace(b".", b" ")
+    pieces += classes.count(b" w")
+    for run in _LONG_RUNS:
+        longer = classes.count(run)
+        if not longer:
+            return pieces
+        pieces += longer
+    return len(_PIECE_RE.findall(text))  # a word of 1000 characters or more
 
 
 def _length(result: Any) -> int:
