@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 __all__ = ["TokenCounter", "default_token_count", "resolve_token_counter"]
@@ -19,11 +20,12 @@ TokenCounter = Callable[[str], int]
 _PIECE_RE = re.compile(r"\w{1,6}|[^\w\s]")
 
 
-# ASCII text (nearly all text the chunker counts) is counted in a few C passes over bytes
-# instead of one regex match per piece, 2-9x faster: every character is mapped to its class as
-# the regex itself classifies it (word "w", space " ", other "."). An "other" is one piece, and
-# a word run of n characters is ceil(n / 6) pieces: one per run, plus one per run of at least
-# 7, 13, 19... characters.
+# Text is counted in a few C passes over bytes instead of one regex match per piece, 2-9x
+# faster: every character is mapped to its class as the regex itself classifies it (word "w",
+# space " ", other "."). An "other" is one piece, and a word run of n characters is ceil(n / 6)
+# pieces: one per run, plus one per run of at least 7, 13, 19... characters. Non-ASCII
+# characters (curly quotes, accents, dashes: a few per OCR paragraph) are first replaced by an
+# ASCII character of their class, which leaves the count unchanged.
 def _ascii_class(code: int) -> int:
     char = chr(code)
     if re.fullmatch(r"\w", char):
@@ -33,12 +35,27 @@ def _ascii_class(code: int) -> int:
 
 _CLASS_OF = bytes(map(_ascii_class, range(128))) + b"." * 128  # bytes >= 128 never occur
 _LONG_RUNS = [b" " + b"w" * n for n in range(7, 1000, 6)]
+_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]")
+
+
+@lru_cache(maxsize=4096)
+def _stand_in(char: str) -> str:
+    """An ASCII character of the class the piece regex gives ``char``."""
+    if re.fullmatch(r"\w", char):
+        return "a"
+    return " " if re.fullmatch(r"\s", char) else "."
+
+
+def _ascii_stand_in(match: re.Match[str]) -> str:
+    return _stand_in(match.group())
 
 
 def default_token_count(text: str) -> int:
     """Approximate subword-token count of ``text`` (no model, no download)."""
-    if len(text) < 12 or not text.isascii():  # a word or two: the regex costs less
+    if len(text) < 12:  # a word or two: the regex costs less than the passes' fixed cost
         return len(_PIECE_RE.findall(text))
+    if not text.isascii():
+        text = _NON_ASCII_RE.sub(_ascii_stand_in, text)
     # The leading space makes every word run start after a space, the text's first included.
     classes = (" " + text).encode("ascii").translate(_CLASS_OF)
     pieces = classes.count(b".")

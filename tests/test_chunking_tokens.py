@@ -1,5 +1,6 @@
 """The fast paths of the chunker agree with what they replace: the default token counter's
-(ASCII text, counted over bytes) with the regex that defines it, on any text, sentence starts
+(counted over bytes, non-ASCII characters replaced by ASCII ones of their class) with the
+regex that defines it, on any text, sentence starts
 with a plain lookbehind regex, and chunk ids with :class:`uuid.UUID`."""
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from chunking.tokens import _PIECE_RE, default_token_count
 
 # Characters that exercise every class boundary: word characters, ASCII whitespace the regex
 # knows (\x1c-\x1f included), punctuation and control characters, and non-ASCII letters,
-# spaces and marks (the regex path).
-ALPHABET = "ab_Z09 \t\n\r\x0b\x0c\x1c\x1f.,|-#\x00\x7féß\u00a0\u2009–’"
+# spaces, dashes, quotes and a combining mark (replaced by stand-ins).
+ALPHABET = "ab_Z09 \t\n\r\x0b\x0c\x1c\x1f.,|-#\x00\x7féß\u00a0\u2009–’\u0301°µ\u3000漢"
 
 
 def regex_count(text: str) -> int:
@@ -31,6 +32,12 @@ def regex_count(text: str) -> int:
 @example("abcdefg")  # 7: two pieces
 @example(" " + "x" * 13 + ".")  # 13 characters: three pieces, then one for the dot
 def test_default_count_matches_regex(text: str) -> None:
+    assert default_token_count(text) == regex_count(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60))
+def test_default_count_matches_regex_on_any_unicode(text: str) -> None:
     assert default_token_count(text) == regex_count(text)
 
 
