@@ -4,6 +4,7 @@ Markdown splitters, on the same content, same machine, one run.
 Usage::
 
     python benchmarks/chunk_speed.py [--repeat 3] [--rounds 5] [--corpus all|v1] [--interleave]
+        [--unicode]
 
 The generated retrieval corpus (``retrieval_data/corpus.py``: 50 pages of headings, long and
 small tables, figures, lists, paragraphs over page breaks), repeated ``--repeat`` times, is
@@ -53,16 +54,33 @@ from deepocr_loaders import Block, Document, Page  # noqa: E402
 BUDGET = 400
 
 
-def repeated(documents: list[Document], times: int) -> Document:
-    """One document holding the pages of ``documents``, ``times`` over, re-indexed."""
+_DIGIT_RANGE_RE = re.compile(r"(?<=\d)-(?=\d)")
+
+
+def typographic(text: str) -> str:
+    """``text`` with the punctuation OCR output carries: curly quotes, en dashes in ranges and
+    between clauses, a degree sign."""
+    text = text.replace(" - ", " \u2013 ").replace("'", "\u2019").replace(" deg C", " \u00b0C")
+    text = _DIGIT_RANGE_RE.sub("\u2013", text)
+    return re.sub(r'"([^"\n]*)"', "\u201c\\1\u201d", text)
+
+
+def repeated(documents: list[Document], times: int, unicode: bool = False) -> Document:
+    """One document holding the pages of ``documents``, ``times`` over, re-indexed; with
+    ``unicode``, its text made :func:`typographic`."""
+    edit = typographic if unicode else str
     pages: list[Page] = []
     for _ in range(times):
         for d in documents:
             for p in d.pages:
                 i = len(pages)
-                blocks = [Block.from_dict({**b.to_dict(), "page_index": i}) for b in p.blocks]
+                blocks = [
+                    Block.from_dict({**b.to_dict(), "page_index": i, "text": edit(b.text)})
+                    for b in p.blocks
+                ]
+                markdown = edit(p.markdown) if p.markdown is not None else None
                 pages.append(
-                    Page(i, p.width, p.height, blocks=blocks, markdown=p.markdown, engine="spec")
+                    Page(i, p.width, p.height, blocks=blocks, markdown=markdown, engine="spec")
                 )
     return Document(source="speed.pdf", sha256="5" * 64, pages=pages)
 
@@ -95,6 +113,12 @@ def main() -> None:
         help="run every strategy once per round, in turn, instead of all rounds of one first",
     )
     parser.add_argument(
+        "--unicode",
+        action="store_true",
+        help="typographic punctuation (curly quotes, en dashes), as OCR output has, in the "
+        "Document and its Markdown (pymupdf4llm keeps the plain PDF)",
+    )
+    parser.add_argument(
         "--corpus",
         choices=("all", "v1"),
         default="all",
@@ -104,7 +128,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         corpus = build_corpus(Path(tmp), which=args.corpus)
-        document = repeated([d.document for d in corpus], args.repeat)
+        document = repeated([d.document for d in corpus], args.repeat, args.unicode)
         markdown = document.to_markdown()
         # The same pages as one PDF for pymupdf4llm, parsed once (not timed).
         pdf = pymupdf.open()
@@ -189,6 +213,8 @@ def main() -> None:
     print(
         f"{n_pages} pages, {len(markdown):,} characters of Markdown; best of {args.rounds} "
         f"rounds ({how}); {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"{sum(not b.text.isascii() for p in document.pages for b in p.blocks)} of "
+        f"{sum(len(p.blocks) for p in document.pages)} blocks non-ASCII, "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
     )
     print()
