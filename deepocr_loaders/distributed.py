@@ -10,7 +10,7 @@
 3. page records are grouped per document (``groupby(path).map_groups``), the
    :class:`~deepocr_loaders.document.Document` is rebuilt in page order and chunked by
    :class:`chunking.LayoutChunker`;
-4. chunks go to JSONL or Parquet files (``write_json`` / ``write_parquet``) and/or to a
+4. chunks go to JSONL or Parquet files (a JSON-lines datasink / ``write_parquet``) and/or to a
    ``sink(chunks)`` callback in the driver that upserts into a vector store.
 
 Pages travel as (path, index), not as images: the text-layer and ``auto`` engines need the PDF
@@ -311,10 +311,25 @@ def _file_rows(batch: dict[str, Any]) -> dict[str, list[Any]]:
     }
 
 
-def _jsonl_lines(batch: Any) -> Any:
-    """Pandas batch -> one row per chunk with ``metadata`` as a nested object for JSONL."""
-    batch["metadata"] = [json.loads(m) for m in batch["metadata"]]
-    return batch
+def _jsonl_datasink(out: str) -> Any:
+    """A Ray datasink writing one JSON object per chunk and line, ``metadata`` nested as each
+    chunk has it. ``write_json`` goes through an Arrow struct column, which gives every line
+    every key any chunk has, as null where a chunk has none (Chroma rejects None)."""
+    from ray.data.datasource import BlockBasedFileDatasink
+
+    class JsonlDatasink(BlockBasedFileDatasink):  # type: ignore[misc]
+        def write_block_to_file(self, block: Any, file: Any) -> None:
+            lines = [
+                json.dumps(
+                    {"id": r["id"], "text": r["text"], "metadata": json.loads(r["metadata"])},
+                    ensure_ascii=False,
+                )
+                + "\n"
+                for r in block.iter_rows(public_row_format=False)
+            ]
+            file.write("".join(lines).encode())
+
+    return JsonlDatasink(out, file_format="jsonl", mode=_overwrite())
 
 
 def ingest_with_ray(
@@ -434,8 +449,7 @@ def ingest_with_ray(
         if output_format == "parquet":
             files.write_parquet(str(out), mode=_overwrite())
         else:
-            files = files.map_batches(_jsonl_lines, batch_format="pandas")
-            files.write_json(str(out), mode=_overwrite(), force_ascii=False)
+            files.write_datasink(_jsonl_datasink(str(out)))
     return report
 
 
