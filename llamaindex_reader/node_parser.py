@@ -139,15 +139,19 @@ def _row_key_nodes(chunk_node: TextNode, keys: list[str]) -> list[IndexNode]:
     meta = {
         k: v for k, v in chunk_node.metadata.items() if k not in BULKY_KEYS and k != "table_keys"
     }
+    # Passed as a mapping: mypy's pydantic view knows ``metadata`` only by its alias.
+    fields: dict[str, Any] = {
+        "metadata": meta,
+        "excluded_embed_metadata_keys": list(meta),
+        "excluded_llm_metadata_keys": list(meta),
+    }
     return [
         IndexNode(
             id_=f"{chunk_node.node_id}-key{n}",
             text=key,
             index_id=chunk_node.node_id,
             obj=chunk_node,
-            metadata=meta,
-            excluded_embed_metadata_keys=list(meta),
-            excluded_llm_metadata_keys=list(meta),
+            **fields,
         )
         for n, key in enumerate(keys)
     ]
