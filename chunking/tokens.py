@@ -26,28 +26,23 @@ _PIECE_RE = re.compile(r"\w{1,6}|[^\w\s]")
 # pieces: one per run, plus one per run of at least 7, 13, 19... characters. Non-ASCII
 # characters (curly quotes, accents, dashes: a few per OCR paragraph) are first replaced by an
 # ASCII character of their class, which leaves the count unchanged.
-def _ascii_class(code: int) -> int:
-    char = chr(code)
+@lru_cache(maxsize=4096)
+def _regex_class(char: str) -> str:
+    """The class the piece regex gives ``char``, as an ASCII character of that class: word
+    "w", space " ", other "."."""
     if re.fullmatch(r"\w", char):
-        return ord("w")
-    return ord(" ") if re.fullmatch(r"\s", char) else ord(".")
+        return "w"
+    return " " if re.fullmatch(r"\s", char) else "."
 
 
-_CLASS_OF = bytes(map(_ascii_class, range(128))) + b"." * 128  # bytes >= 128 never occur
+# bytes >= 128 never occur: non-ASCII characters are replaced by their class first.
+_CLASS_OF = "".join(_regex_class(chr(code)) for code in range(128)).encode() + b"." * 128
 _LONG_RUNS = [b" " + b"w" * n for n in range(7, 1000, 6)]
 _NON_ASCII_RE = re.compile(r"[^\x00-\x7f]")
 
 
-@lru_cache(maxsize=4096)
-def _stand_in(char: str) -> str:
-    """An ASCII character of the class the piece regex gives ``char``."""
-    if re.fullmatch(r"\w", char):
-        return "a"
-    return " " if re.fullmatch(r"\s", char) else "."
-
-
 def _ascii_stand_in(match: re.Match[str]) -> str:
-    return _stand_in(match.group())
+    return _regex_class(match.group())
 
 
 def default_token_count(text: str) -> int:
