@@ -18,6 +18,7 @@ __all__ = [
     "EMBED_EXCLUDED_KEYS",
     "LLM_EXCLUDED_KEYS",
     "PAGE_JSON_KEY",
+    "ROW_KEY_EXCLUDED_KEYS",
     "PageRecord",
     "document_from_records",
     "page_id",
@@ -76,6 +77,10 @@ EMBED_EXCLUDED_KEYS = (
 
 #: Keys written for the embedding only, left out of an LLM prompt (the text holds the cells).
 LLM_EXCLUDED_KEYS = (*BULKY_KEYS, "table_keys")
+
+#: Keys a row-key vector's copy of its chunk's metadata leaves out (it keeps what filters read:
+#: file, pages, headings); retrieval returns the chunk itself, with everything.
+ROW_KEY_EXCLUDED_KEYS = frozenset({*BULKY_KEYS, "table_keys"})
 
 
 def page_id(document_sha256: str, page_index: int) -> str:

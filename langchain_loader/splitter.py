@@ -9,12 +9,9 @@ from typing import Any
 from langchain_core.documents import BaseDocumentTransformer
 from langchain_core.documents import Document as LCDocument
 
-from deepocr_loaders.records import BULKY_KEYS, PAGE_JSON_KEY, document_from_records
+from deepocr_loaders.records import PAGE_JSON_KEY, ROW_KEY_EXCLUDED_KEYS, document_from_records
 
 __all__ = ["LayoutTextSplitter"]
-
-# What the vector store's copies leave out: the docstore keeps the chunk whole.
-_KEY_DOC_SKIP = frozenset({*BULKY_KEYS, "table_keys"})
 
 
 class LayoutTextSplitter(BaseDocumentTransformer):
@@ -106,7 +103,7 @@ class LayoutTextSplitter(BaseDocumentTransformer):
         for chunk in chunks:
             if chunk.id is None:
                 raise ValueError("multi_vector_documents needs chunks with ids (split_documents)")
-            small = {k: v for k, v in chunk.metadata.items() if k not in _KEY_DOC_SKIP}
+            small = {k: v for k, v in chunk.metadata.items() if k not in ROW_KEY_EXCLUDED_KEYS}
             out.append(
                 LCDocument(page_content=chunk.page_content, metadata={**small, id_key: chunk.id})
             )

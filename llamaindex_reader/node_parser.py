@@ -14,7 +14,13 @@ from llama_index.core.node_parser import NodeParser
 from llama_index.core.schema import BaseNode, Document, IndexNode, NodeRelationship, TextNode
 from pydantic import Field
 
-from deepocr_loaders.records import BULKY_KEYS, PAGE_JSON_KEY, document_from_records, page_id
+from deepocr_loaders.records import (
+    BULKY_KEYS,
+    PAGE_JSON_KEY,
+    ROW_KEY_EXCLUDED_KEYS,
+    document_from_records,
+    page_id,
+)
 
 from ._metadata import exclusions
 
@@ -136,9 +142,7 @@ class LayoutNodeParser(NodeParser):
 def _row_key_nodes(chunk_node: TextNode, keys: list[str]) -> list[IndexNode]:
     """One node per row key: the key alone is embedded, the chunk is what retrieval returns.
     Small metadata (file, pages, headings) is kept for filters."""
-    meta = {
-        k: v for k, v in chunk_node.metadata.items() if k not in BULKY_KEYS and k != "table_keys"
-    }
+    meta = {k: v for k, v in chunk_node.metadata.items() if k not in ROW_KEY_EXCLUDED_KEYS}
     # Passed as a mapping: mypy's pydantic view knows ``metadata`` only by its alias.
     fields: dict[str, Any] = {
         "metadata": meta,
