@@ -219,24 +219,23 @@ class LayoutChunker:
         frame = (self.count(before) + 1 if before else 0) + (self.count(after) + 1 if after else 0)
         note_tokens = self.count(notes) + 1 if notes else 0
         groups = row_groups(unit.table, self.table_max_tokens, self.count, frame + reserved)
-        keys = self.table_embedding == "keys" or (
+        embed_keys = self.table_embedding == "keys" or (
             self.table_embedding == "auto" and len(groups) > 1
         )
         table = unit.table
         columns, key_name, row_keys = _table_keys(table)
         labels = table.label_of()
-        index = (columns, row_keys) if keys else None
         keyed = names_rows(row_keys)
         pieces = []
         for k, (start, end, tokens) in enumerate(groups):
             last = k == len(groups) - 1
-            part = part_text(unit.table, start, end)
+            part = part_text(table, start, end)
             text = "\n\n".join(t for t in (before, part, after, notes if last else "") if t)
             extra: dict[str, Any] = {}
             if len(groups) > 1:
                 extra = {"table_part": k + 1, "table_parts": len(groups)}
             keys_text = ""
-            if index:
+            if embed_keys:
                 keys_text = _group_keys(row_keys, labels, start, end)
                 extra["table_keys"] = columns + keys_text
             if keyed:
@@ -254,7 +253,9 @@ class LayoutChunker:
                     unit.section,
                     unit.path,
                     extra,
-                    _table_index(unit.before + unit.after, columns, keys_text) if index else None,
+                    _table_index(unit.before + unit.after, columns, keys_text)
+                    if embed_keys
+                    else None,
                 )
             )
         return pieces
