@@ -176,3 +176,6 @@ def test_multi_vector_documents_find_a_row_of_a_long_table_by_its_id() -> None:
     (hit,) = retriever.invoke("Station AC-041")
     assert "| AC-041 |" in hit.page_content and hit.metadata["table_part"] > 1
     assert json.loads(hit.metadata["boxes"])  # the docstore returns the chunk whole
+    # Chunks without ids cannot be pointed to: a clear error, not key documents that match none.
+    with pytest.raises(ValueError, match="ids"):
+        splitter.multi_vector_documents([LCDocument(page_content="x", metadata={})])
