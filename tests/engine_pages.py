@@ -80,6 +80,19 @@ def wrap_generate(engine: Any, before: Callable[[dict[str, Any]], None]) -> list
     return calls
 
 
+def wrap_image_features(engine: Any) -> list[dict[str, Any]]:
+    """Record the pixel inputs of every vision forward the engine makes."""
+    calls: list[dict[str, Any]] = []
+    real = engine._image_features
+
+    def image_features(pixels: dict[str, Any]) -> Any:
+        calls.append(dict(pixels))
+        return real(pixels)
+
+    engine._image_features = image_features
+    return calls
+
+
 def crafted_generate(engine: Any, text: str, *, eos: bool) -> Callable[..., Any]:
     """A ``generate`` that returns ``text`` (word-level ids) after the prompt, then EOS/pad."""
     ids = engine.tokenizer.convert_tokens_to_ids(text.split(" "))

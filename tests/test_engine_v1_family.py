@@ -25,6 +25,7 @@ from engine_pages import (  # noqa: E402
     hub_offline,  # noqa: F401 (autouse fixture)
     make_pages,
     wrap_generate,
+    wrap_image_features,
 )
 
 import deepocr_loaders as dl  # noqa: E402
@@ -97,6 +98,7 @@ def test_refuses_pickle_checkpoints(name: str, folders: dict[str, Path], tmp_pat
 def test_batched_equals_one_at_a_time(name: str, folders: dict[str, Path]) -> None:
     batched = _engine(name, folders, batch_size=4, mode="gundam")
     calls = wrap_generate(batched, lambda kw: None)
+    vision_calls = wrap_image_features(batched)
     single = _engine(name, folders, batch_size=1, mode="gundam")
     many = list(batched.run(_pages()))
     one = list(single.run(_pages()))
@@ -115,8 +117,10 @@ def test_batched_equals_one_at_a_time(name: str, folders: dict[str, Path]) -> No
     assert [p.metadata["image_tokens"] for p in many] == expected
     tiles = [p.metadata["tiles"] for p in many]
     assert tiles[0] > 1 and tiles[2] > 1 and tiles[1] == 0
-    assert kw["pixel_values_local"].shape[0] == sum(tiles)
-    assert kw["tile_grid"].shape == (len(SIZES), 2)
+    (pixels,) = vision_calls  # 1 + 9 tiles at most per page: one forward of 16 views
+    assert pixels["pixel_values_local"].shape[0] == sum(tiles)
+    assert pixels["tile_grid"].shape == (len(SIZES), 2)
+    assert kw["inputs_embeds"].shape[:2] == kw["input_ids"].shape
 
 
 @pytest.mark.parametrize("name", FAMILY)

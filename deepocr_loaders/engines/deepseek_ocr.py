@@ -75,3 +75,9 @@ class DeepseekOcrEngine(BatchedVisionEngine):
         width, height = (int(v) for v in encoded["tile_grid"][0])
         count = width * height
         return count if count > 1 else 0
+
+    def _largest_page(self) -> tuple[int, int, int]:
+        from ..models.v1_modes import largest_page
+
+        tokens, tiles = largest_page(self.mode)
+        return tokens, 1 + tiles, max(self.mode.base_size, self.mode.image_size)

@@ -75,3 +75,7 @@ class DeepseekOcr2Engine(BatchedVisionEngine):
 
     def _count_tiles(self, encoded: Mapping[str, Any]) -> int:
         return int(encoded["num_local_patches"][0])
+
+    def _largest_page(self) -> tuple[int, int, int]:
+        views = 1 + (self.mode.max_tiles if self.mode.crop else 0)
+        return self.mode.token_range[1], views, self.mode.global_size

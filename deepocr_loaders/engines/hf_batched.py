@@ -2,32 +2,42 @@
 
 How a run goes:
 
+* A memory plan (:mod:`.memory_plan`) sizes the batch from the model's shapes, the mode's
+  largest page, the token budget and the free device memory, unless ``batch_size`` is given.
 * Pages are read in windows of ``bucket_window`` pages. On an accelerator, worker threads
   rasterise and preprocess the next window while the model generates for the current one, so
-  the GPU does not wait on the (CPU-bound, ~0.5 s/page) image processor. On a CPU device the
-  model and the processor would share the same cores, so preprocessing runs inline there.
-* Inside a window, pages are sorted by image-token count and cut into batches of
-  ``batch_size``; each batch is one ``generate`` call with LEFT padding (right padding would
-  put pad tokens between a prompt and its continuation and change the output).
+  the GPU does not wait on the (CPU-bound, ~0.2-0.3 s/page) image processor; the first window
+  is a quarter batch, so the GPU starts early and the pipeline fills behind it. On a CPU device
+  the model and the processor would share the same cores, so preprocessing runs inline there.
+* Inside a window, pages are sorted by image-token count and cut into batches; for each batch
+  the vision tower encodes the pages' views in micro-batches of at most ``vision_batch`` views,
+  the features are scattered into the prompt embeddings, and one ``generate`` call runs on
+  those embeddings with LEFT padding (right padding would put pad tokens between a prompt and
+  its continuation and change the output).
 * Generation is greedy with an n-gram no-repeat guard and ``max_new_tokens``. A page that
   never emits end-of-sequence is retried once with stricter settings and is then kept as
   ``truncated`` with its partial text.
-* CUDA out-of-memory halves the batch and retries; later batches stay at the smaller size.
-  A page that fails even alone is kept as ``failed`` with the error. No page is ever dropped.
+* Out-of-memory halves the batch and retries, after the failed attempt's tensors are released
+  (the retry runs outside the ``except`` block, so no traceback pins them); later batches stay
+  at the smaller size. A page that fails even alone is kept as ``failed`` with the error. No
+  page is ever dropped.
 
 Output is decoded with special tokens kept, since the grounding markers (``<|ref|>``,
 ``<|det|>``...) are added special tokens that ``skip_special_tokens=True`` would delete;
 padding, BOS and EOS are removed here by id instead.
 
 A model family plugs in by subclassing :class:`BatchedVisionEngine` and saying how to load a
-folder, how to preprocess one page (:meth:`~BatchedVisionEngine._encode`) and how many tiles a
-page used; everything else (batching, guard, retries, page assembly) is shared.
+folder, how to preprocess one page (:meth:`~BatchedVisionEngine._encode`), how many tiles a
+page used and how large the mode's largest page is; everything else (memory plan, batching,
+vision micro-batches, guard, retries, page assembly) is shared.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -37,15 +47,24 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from transformers import LogitsProcessorList
+from transformers import LogitsProcessor, LogitsProcessorList
 
 from ..document import Page, PageStatus
 from ..errors import EngineError
 from .base import Engine, PageInput, Task, prompt_for
 from .hf_guard import GuardSettings, NoRepeatNGramWindowProcessor, whitelist_ids
 from .hf_loading import DevicePlan, folder_fingerprint, plan_device, resolve_model_dir
+from .memory_plan import GIB, MemoryPlan, PageShape, plan_memory, text_shape, vision_shape
 
-__all__ = ["BatchedVisionEngine", "EngineStats", "PreparedPage"]
+__all__ = ["DEFAULT_MAX_NEW_TOKENS", "BatchedVisionEngine", "EngineStats", "PreparedPage"]
+
+#: A page's default token budget: real DeepSeek-OCR pages run from ~100 to ~4,000 tokens (a
+#: dense table page); the KV cache is planned for it. Pages that need more come back
+#: ``truncated`` (after one retry), never silently cut.
+DEFAULT_MAX_NEW_TOKENS = 4096
+#: Without a memory plan (a CPU device and no ``memory_limit_gb``).
+_CPU_BATCH = 4
+_CPU_VISION_VIEWS = 16
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +97,12 @@ class _Output:
 
 @dataclass
 class EngineStats:
-    """Counters over the engine's lifetime, for benchmarks and logs."""
+    """Counters over the engine's lifetime, for benchmarks and logs.
+
+    Stage times are wall seconds on the calling thread (the device is synchronised at stage
+    ends, once per batch, so they are real): ``wait_s`` is time spent waiting for preprocessed
+    pages (the device idles then), ``preprocess_s`` the workers' summed processor time.
+    """
 
     pages: int = 0
     generate_calls: int = 0
@@ -88,6 +112,43 @@ class EngineStats:
     failed_pages: int = 0
     oom_backoffs: int = 0
     guard_fired: int = 0
+    vision_forwards: int = 0
+    decode_steps: int = 0
+    preprocess_s: float = 0.0
+    wait_s: float = 0.0
+    vision_s: float = 0.0
+    prefill_s: float = 0.0
+    decode_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """What is kept of a failed attempt: never the exception (its traceback pins the attempt's
+    frames, and with them its inputs, KV cache and activations)."""
+
+    oom: bool
+    message: str
+
+
+class _StepClock(LogitsProcessor):
+    """Marks the end of prefill (the first logits processor call) and counts decode steps."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.first: float | None = None
+        self.steps = 0
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.first is None:
+            _sync(self.device)  # once per batch: makes the prefill time real
+            self.first = time.perf_counter()
+        self.steps += 1
+        return scores
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -101,16 +162,36 @@ class BatchedVisionEngine(Engine):
     """Base of the in-process model engines; see the module docstring for the strategy.
 
     Subclasses set ``default_model`` and implement :meth:`_load_folder`, :meth:`_get_mode`,
-    :meth:`_encode` and :meth:`_count_tiles`.
+    :meth:`_encode`, :meth:`_count_tiles` and :meth:`_largest_page`.
 
-    ``model``: hub id, a local folder, or an already built model instance (then ``processor``
-    is required; used by benchmarks). ``attn_implementation``: ``"auto"`` (SDPA; flash-attn 2
-    for the decoder on CUDA when installed) or any value transformers accepts. ``mode``:
-    resolution mode name. ``batch_size``: pages per ``generate`` (default 16 on CUDA, 4
-    elsewhere). ``max_new_tokens``, ``ngram_size``, ``ngram_window``: the repetition guard.
-    ``min_new_tokens`` forces a length (benchmarks). ``preprocess_workers``: threads that
-    preprocess the next window during generation (default up to 4 on an accelerator, 0 =
-    inline on a CPU device). ``query``: what to find for ``Task.LOCATE``.
+    Args:
+        model: hub id, a local folder, or an already built model instance (then ``processor``
+            is required; used by benchmarks).
+        processor: the processor to use instead of the one saved with the model.
+        device: ``"cuda"``, ``"cpu"``, ... (default: CUDA when present).
+        dtype: default bf16 on CUDA, float32 on CPU.
+        attn_implementation: ``"auto"`` (SDPA; flash-attn 2 for the decoder on CUDA when
+            installed) or any value transformers accepts.
+        mode: resolution mode name.
+        batch_size: pages per ``generate``; default: what the memory plan fits on an
+            accelerator (or within ``memory_limit_gb``), 4 on a CPU.
+        bucket_window: pages sorted by image-token count together (default 2 batches).
+        max_new_tokens: a page's token budget (default 4096, capped by the model's context).
+        min_new_tokens: forces a length (benchmarks).
+        ngram_size: the repetition guard's n-gram.
+        ngram_window: the repetition guard's window.
+        retry_truncated: retry a page without end-of-sequence once, with a stricter guard.
+        preprocess_workers: threads that preprocess the next window during generation
+            (default up to 8 on an accelerator, 0 = inline on a CPU device).
+        vision_batch: views per vision-tower forward (default: from the memory plan; 16 on a
+            CPU).
+        memory_limit_gb: device memory the engine may plan for beyond the weights (default:
+            what the device reports free).
+        query: what to find for ``Task.LOCATE``.
+        revision: hub revision.
+        local_files_only: never reach the hub.
+        cache_dir: hub cache folder.
+        token: hub token.
     """
 
     default_model: ClassVar[str] = ""
@@ -128,12 +209,14 @@ class BatchedVisionEngine(Engine):
         mode: Any = None,
         batch_size: int | None = None,
         bucket_window: int | None = None,
-        max_new_tokens: int = 8192,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
         min_new_tokens: int | None = None,
         ngram_size: int = 30,
         ngram_window: int = 90,
         retry_truncated: bool = True,
         preprocess_workers: int | None = None,
+        vision_batch: int | None = None,
+        memory_limit_gb: float | None = None,
         query: str | None = None,
         revision: str | None = None,
         local_files_only: bool = False,
@@ -141,6 +224,14 @@ class BatchedVisionEngine(Engine):
         token: str | bool | None = None,
     ) -> None:
         self.mode = self._get_mode(mode)
+        if batch_size is not None and batch_size < 1:
+            raise EngineError("batch_size must be at least 1")
+        if vision_batch is not None and vision_batch < 1:
+            raise EngineError("vision_batch must be at least 1")
+        if memory_limit_gb is not None and not memory_limit_gb > 0:
+            raise EngineError("memory_limit_gb must be positive")
+        if max_new_tokens < 1:
+            raise EngineError("max_new_tokens must be at least 1")
         self.plan: DevicePlan = plan_device(device, dtype, attn_implementation)
         if isinstance(model, torch.nn.Module):
             if processor is None:
@@ -161,28 +252,38 @@ class BatchedVisionEngine(Engine):
             )
             self.model, self.processor = self._load_folder(folder, processor)
             self._model_id = f"{name}@{folder_fingerprint(folder)}"
+        self.vision_folded = self._fold_vision_attention()
         self.tokenizer: Any = self.processor.tokenizer
         self.guard = GuardSettings(ngram_size, ngram_window, max_new_tokens)
-        if batch_size is not None and batch_size < 1:
-            raise EngineError("batch_size must be at least 1")
-        self.batch_size = batch_size or (16 if self.plan.device.type == "cuda" else 4)
-        self.bucket_window = max(bucket_window or 2 * self.batch_size, self.batch_size)
         self.min_new_tokens = min_new_tokens
         self.retry_truncated = retry_truncated
-        # A worker thread overlaps preprocessing with generation on an accelerator; on a CPU
-        # device both compete for the same cores (and the GIL), so the default there is inline.
-        if preprocess_workers is None:
-            cores = os.cpu_count() or 2
-            preprocess_workers = 0 if self.plan.device.type == "cpu" else min(4, max(1, cores // 2))
-        self.preprocess_workers = max(0, preprocess_workers)
         self.query = query
         self.stats = EngineStats()
-        self._batch_limit = self.batch_size  # lowered for good after an out-of-memory
         self._eos_id, self._pad_id = self._special_ids()
         self._drop_ids = {
             i for i in (self._pad_id, self.tokenizer.bos_token_id) if i is not None
         } - {self._eos_id}
         self._whitelist = whitelist_ids(self.tokenizer)
+        self.memory_plan: MemoryPlan | None = self._plan_memory(memory_limit_gb)
+        planned = self.memory_plan
+        self.batch_size = batch_size or (planned.batch_size if planned else _CPU_BATCH)
+        self.vision_batch = vision_batch or (planned.vision_views if planned else _CPU_VISION_VIEWS)
+        if planned is not None:
+            log.debug(
+                "%s; batch %d%s, %d views per vision forward",
+                planned.describe(),
+                self.batch_size,
+                " (given)" if batch_size else "",
+                self.vision_batch,
+            )
+        self.bucket_window = max(bucket_window or 2 * self.batch_size, self.batch_size)
+        # A worker thread overlaps preprocessing with generation on an accelerator; on a CPU
+        # device both compete for the same cores (and the GIL), so the default there is inline.
+        if preprocess_workers is None:
+            cores = os.cpu_count() or 2
+            preprocess_workers = 0 if self.plan.device.type == "cpu" else min(8, max(1, cores // 2))
+        self.preprocess_workers = max(0, preprocess_workers)
+        self._batch_limit = self.batch_size  # lowered for good after an out-of-memory
 
     # -- what a model family provides ------------------------------------------------------
 
@@ -202,6 +303,10 @@ class BatchedVisionEngine(Engine):
         """How many local tiles the page was cut into (0 for the global view only)."""
         raise NotImplementedError
 
+    def _largest_page(self) -> tuple[int, int, int]:
+        """The mode's largest page: (image tokens, views, side of its largest view in px)."""
+        raise NotImplementedError
+
     @property
     def image_token_id(self) -> int:
         return int(self.processor.image_token_id)
@@ -217,6 +322,46 @@ class BatchedVisionEngine(Engine):
             raise EngineError("the tokenizer has no end-of-sequence token")
         pad = self.tokenizer.pad_token_id
         return int(eos), int(eos if pad is None else pad)
+
+    def _fold_vision_attention(self) -> bool:
+        """Run SAM's attention with its relative positions folded into q/k (exact; no
+        ``[heads, L, L]`` bias per view); True when every SAM attention layer runs folded."""
+        try:
+            from ..models.sam_attention import fold_sam_attention, is_folded
+        except ImportError:  # pragma: no cover - the module ships with the package
+            return False
+        fold_sam_attention(self.model)
+        return is_folded(self.model)
+
+    def _free_device_memory(self, limit_gb: float | None) -> int | None:
+        """Bytes the plan may use: ``limit_gb`` when given, else what CUDA reports free (plus
+        what our own allocator holds unused); None on a device that reports nothing."""
+        if limit_gb is not None:
+            return int(limit_gb * GIB)
+        dev = self.plan.device
+        if dev.type != "cuda":
+            return None
+        free, _total = torch.cuda.mem_get_info(dev)
+        return int(free + torch.cuda.memory_reserved(dev) - torch.cuda.memory_allocated(dev))
+
+    def _page_shape(self) -> PageShape:
+        """The largest page of the mode with its prompt text and token budget."""
+        image_tokens, views, side = self._largest_page()
+        text = len(self.tokenizer(prompt_for(Task.MARKDOWN), add_special_tokens=True).input_ids)
+        prompt = image_tokens + text + 1  # +1: a task prompt a few tokens longer than Markdown's
+        new = self._new_token_budget(self.guard.max_new_tokens, prompt)
+        return PageShape(prompt, new, views, side)
+
+    def _plan_memory(self, limit_gb: float | None) -> MemoryPlan | None:
+        free = self._free_device_memory(limit_gb)
+        if free is None:
+            return None
+        return plan_memory(
+            text_shape(self.model.config, self.plan.dtype),
+            vision_shape(self.model.config, self.plan.dtype, folded=self.vision_folded),
+            self._page_shape(),
+            free=free,
+        )
 
     # -- the Engine interface --------------------------------------------------------------
 
@@ -240,18 +385,18 @@ class BatchedVisionEngine(Engine):
         source = iter(pages)
         order = iter(range(1 << 62))
 
-        def next_window() -> list[PageInput]:
-            return list(islice(source, self.bucket_window))
-
         if not self.preprocess_workers:  # inline: nothing to overlap with on a CPU device
-            while window := next_window():
+            while window := list(islice(source, self.bucket_window)):
                 yield from self._run_window([self._prepare(next(order), p, prompt) for p in window])
             return
         pool = ThreadPoolExecutor(self.preprocess_workers, thread_name_prefix=f"{self.name}-prep")
         pending: deque[list[Future[PreparedPage]]] = deque()
+        # The first window is a quarter batch: the device starts after a few pages instead of
+        # a whole window, and the full windows preprocess behind it.
+        sizes = iter([max(1, min(self.bucket_window, self.batch_size) // 4)])
 
         def submit_window() -> None:
-            if window := next_window():
+            if window := list(islice(source, next(sizes, self.bucket_window))):
                 pending.append([pool.submit(self._prepare, next(order), p, prompt) for p in window])
 
         try:
@@ -259,7 +404,10 @@ class BatchedVisionEngine(Engine):
             while pending:
                 futures = pending.popleft()
                 submit_window()  # the next window preprocesses while this one generates
-                yield from self._run_window([f.result() for f in futures])
+                waited = time.perf_counter()
+                ready = [f.result() for f in futures]
+                self.stats.wait_s += time.perf_counter() - waited
+                yield from self._run_window(ready)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -273,6 +421,7 @@ class BatchedVisionEngine(Engine):
 
     def _prepare(self, order: int, inp: PageInput, prompt: str) -> PreparedPage:
         """Rasterise and preprocess one page; errors become the page's ``error``."""
+        started = time.perf_counter()
         prep = PreparedPage(order, inp)
         try:
             enc = self._encode(inp.image, prompt)
@@ -286,6 +435,7 @@ class BatchedVisionEngine(Engine):
                 continue
             prep.pixels[key] = value.to(self.plan.dtype) if value.is_floating_point() else value
         prep.image_tokens = int((prep.input_ids == self.image_token_id).sum())
+        self.stats.preprocess_s += time.perf_counter() - started  # a float add: GIL-atomic
         return prep
 
     # -- generation ------------------------------------------------------------------------
@@ -295,8 +445,7 @@ class BatchedVisionEngine(Engine):
         outputs: dict[int, _Output] = {}
         ready = [p for p in window if p.error is None]
         for batch in self._buckets(ready):
-            results = self._generate_safe(batch, self.guard)
-            outputs.update(zip([p.order for p in batch], results, strict=True))
+            outputs.update(self._generate_safe(batch, self.guard))
         retried: set[int] = set()
         if self.retry_truncated:
             again = [
@@ -305,11 +454,10 @@ class BatchedVisionEngine(Engine):
             stricter = self.guard.stricter()
             for batch in self._buckets(again):
                 log.info("retrying %d page(s) without end-of-sequence", len(batch))
-                results = self._generate_safe(batch, stricter)
-                for prep, out in zip(batch, results, strict=True):
-                    retried.add(prep.order)
+                for order, out in self._generate_safe(batch, stricter).items():
+                    retried.add(order)
                     if out.error is None:
-                        outputs[prep.order] = out  # a failed retry keeps the first attempt
+                        outputs[order] = out  # a failed retry keeps the first attempt
             self.stats.retried_pages += len(retried)
         for prep in window:
             yield self._make_page(prep, outputs.get(prep.order), prep.order in retried)
@@ -322,30 +470,57 @@ class BatchedVisionEngine(Engine):
         size = self._batch_limit
         return [ordered[i : i + size] for i in range(0, len(ordered), size)]
 
-    def _generate_safe(self, batch: list[PreparedPage], settings: GuardSettings) -> list[_Output]:
-        """Generate for ``batch``; on OOM halve it, on another error isolate the bad page."""
-        try:
-            return self._generate(batch, settings)
-        except Exception as exc:
-            if self.plan.device.type == "cuda":
-                torch.cuda.empty_cache()
-            if len(batch) == 1:
-                log.warning("page %s failed: %s", batch[0].inp.index + 1, exc)
-                return [_Output(error=f"generation failed: {type(exc).__name__}: {exc}")]
-            if _is_oom(exc):
-                half = len(batch) // 2
+    def _generate_safe(
+        self, batch: list[PreparedPage], settings: GuardSettings
+    ) -> dict[int, _Output]:
+        """Outputs by page order for ``batch``; on OOM halve it, on another error isolate the
+        bad page. Every retry starts after the failed attempt's tensors are released."""
+        results: dict[int, _Output] = {}
+        queue: deque[list[PreparedPage]] = deque([batch])
+        while queue:
+            part = queue.popleft()
+            failure = self._attempt(part, settings, results)
+            if failure is None:
+                continue
+            self._release_memory()
+            if len(part) == 1:
+                log.warning("page %s failed: %s", part[0].inp.index + 1, failure.message)
+                results[part[0].order] = _Output(error=f"generation failed: {failure.message}")
+            elif failure.oom:
+                half = len(part) // 2
                 self._batch_limit = min(self._batch_limit, half)
                 self.stats.oom_backoffs += 1
-                log.warning("out of memory at batch %d; retrying as %d + %d", len(batch), half,
-                            len(batch) - half)  # fmt: skip
-                return self._generate_safe(batch[:half], settings) + self._generate_safe(
-                    batch[half:], settings
+                log.warning("out of memory at batch %d; retrying as %d + %d", len(part), half,
+                            len(part) - half)  # fmt: skip
+                queue.extendleft([part[half:], part[:half]])
+            else:
+                log.warning(
+                    "batch of %d failed (%s); retrying page by page", len(part), failure.message
                 )
-            log.warning("batch of %d failed (%s); retrying page by page", len(batch), exc)
-            return [out for prep in batch for out in self._generate_safe([prep], settings)]
+                queue.extendleft([[prep] for prep in reversed(part)])
+        return results
 
-    def _collate(self, batch: list[PreparedPage]) -> dict[str, Any]:
-        """Left-padded model inputs for ``batch`` on the model's device."""
+    def _attempt(
+        self, part: list[PreparedPage], settings: GuardSettings, results: dict[int, _Output]
+    ) -> _Failure | None:
+        """One ``generate`` for ``part``, its outputs into ``results``; a failure comes back as
+        a :class:`_Failure`, and the exception dies with this frame."""
+        try:
+            outputs = self._generate(part, settings)
+        except Exception as exc:
+            return _Failure(_is_oom(exc), f"{type(exc).__name__}: {exc}")
+        results.update(zip([p.order for p in part], outputs, strict=True))
+        return None
+
+    def _release_memory(self) -> None:
+        """Collect what a failed attempt left (reference cycles included) and hand cached
+        blocks back to the device, so the retry starts from a clean allocator."""
+        gc.collect()
+        if self.plan.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def _collate_ids(self, batch: list[PreparedPage]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Left-padded ``input_ids`` and ``attention_mask`` for ``batch`` on the device."""
         ids = [p.input_ids for p in batch if p.input_ids is not None]
         length = max(len(t) for t in ids)
         input_ids = torch.full((len(ids), length), self._pad_id, dtype=torch.long)
@@ -354,32 +529,84 @@ class BatchedVisionEngine(Engine):
             input_ids[row, length - len(t) :] = t
             attention[row, length - len(t) :] = 1
         dev = self.plan.device
-        inputs: dict[str, Any] = {
-            "input_ids": input_ids.to(dev),
-            "attention_mask": attention.to(dev),
-        }
+        return input_ids.to(dev), attention.to(dev)
+
+    def _collate_pixels(self, batch: list[PreparedPage]) -> dict[str, Any]:
+        """The pages' image tensors joined along dim 0 (on the device, but ``cpu_keys``)."""
+        inputs: dict[str, Any] = {}
         keys = dict.fromkeys(k for p in batch for k in p.pixels)  # first-seen order
         for key in keys:
             joined = torch.cat([p.pixels[key] for p in batch if key in p.pixels])
-            inputs[key] = joined if key in self.cpu_keys else joined.to(dev)
+            inputs[key] = joined if key in self.cpu_keys else joined.to(self.plan.device)
         return inputs
 
+    def _view_groups(self, batch: list[PreparedPage]) -> list[list[PreparedPage]]:
+        """Consecutive pages whose views (global + tiles) fit one vision forward of
+        ``vision_batch`` views; a page with more views than that goes alone."""
+        groups: list[list[PreparedPage]] = []
+        views = 0
+        for prep in batch:
+            need = 1 + prep.tiles
+            if groups and views + need <= self.vision_batch:
+                groups[-1].append(prep)
+                views += need
+            else:
+                groups.append([prep])
+                views = need
+        return groups
+
+    def _image_features(self, pixels: dict[str, Any]) -> list[torch.Tensor]:
+        """Per page, the feature rows that replace its image tokens (the model's own
+        ``get_image_features``: OCR-2's returns them as ``pooler_output``)."""
+        out = self.model.get_image_features(**pixels)
+        return list(getattr(out, "pooler_output", out))
+
+    def _prompt_embeddings(
+        self, batch: list[PreparedPage], input_ids: torch.Tensor
+    ) -> torch.Tensor:
+        """Token embeddings with each page's image features in place of its image tokens; the
+        views go through the vision tower in micro-batches, and each micro-batch's pixels and
+        activations are released before the next."""
+        features: list[torch.Tensor] = []
+        for group in self._view_groups(batch):
+            pixels = self._collate_pixels(group)
+            features.extend(self._image_features(pixels))
+            self.stats.vision_forwards += 1
+            del pixels
+        rows = [f.shape[0] for f in features]
+        wanted = [p.image_tokens for p in batch]
+        if rows != wanted:
+            raise EngineError(f"image features per page {rows} do not match image tokens {wanted}")
+        embeds = self.model.get_input_embeddings()(input_ids)
+        flat = torch.cat(features).to(embeds.dtype)
+        del features
+        mask = (input_ids == self.image_token_id).unsqueeze(-1)
+        return embeds.masked_scatter(mask, flat)
+
     def _generate(self, batch: list[PreparedPage], settings: GuardSettings) -> list[_Output]:
-        inputs = self._collate(batch)
-        prompt_length = int(inputs["input_ids"].shape[1])
+        dev = self.plan.device
+        started = time.perf_counter()
+        input_ids, attention = self._collate_ids(batch)
+        with torch.inference_mode():
+            embeds = self._prompt_embeddings(batch, input_ids)
+        _sync(dev)
+        vision_done = time.perf_counter()
+        self.stats.vision_s += vision_done - started
+        prompt_length = int(input_ids.shape[1])
         guard = NoRepeatNGramWindowProcessor(
             settings.ngram_size,
             settings.window,
             prompt_length=prompt_length,
             whitelist=self._whitelist,
         )
+        clock = _StepClock(dev)
         kwargs: dict[str, Any] = {
             "max_new_tokens": self._new_token_budget(settings.max_new_tokens, prompt_length),
             "do_sample": False,
             "num_beams": 1,
             "eos_token_id": self._eos_id,
             "pad_token_id": self._pad_id,
-            "logits_processor": LogitsProcessorList([guard]),
+            "logits_processor": LogitsProcessorList([guard, clock]),
             "use_cache": True,
         }
         if settings.repetition_penalty:
@@ -387,10 +614,19 @@ class BatchedVisionEngine(Engine):
         if self.min_new_tokens:
             kwargs["min_new_tokens"] = min(self.min_new_tokens, kwargs["max_new_tokens"])
         with torch.inference_mode():
-            sequences = self.model.generate(**inputs, **kwargs)
+            sequences = self.model.generate(
+                input_ids=input_ids, attention_mask=attention, inputs_embeds=embeds, **kwargs
+            )
+        del embeds
+        new_ids = sequences[:, prompt_length:].tolist()  # the host copy syncs the device
+        done = time.perf_counter()
+        prefill_end = clock.first if clock.first is not None else done
+        self.stats.prefill_s += prefill_end - vision_done
+        self.stats.decode_s += done - prefill_end
+        self.stats.decode_steps += max(0, clock.steps - 1)
         self.stats.generate_calls += 1
         self.stats.guard_fired += guard.fired
-        return [self._split(row) for row in sequences[:, prompt_length:].tolist()]
+        return [self._split(row) for row in new_ids]
 
     def _max_positions(self) -> int | None:
         """The decoder's trained context length, when its config states one."""

@@ -222,8 +222,14 @@ class DeepEncoderLMBase(PreTrainedModel, GenerationMixin):
         )
         return CausalLMOutputWithPast(logits=logits, past_key_values=past)
 
-    def prepare_inputs_for_generation(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        inputs: dict[str, Any] = super().prepare_inputs_for_generation(*args, **kwargs)  # type: ignore[misc]
+    def prepare_inputs_for_generation(
+        self, input_ids: torch.LongTensor, inputs_embeds: torch.Tensor | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        # ``inputs_embeds`` is named, not left in **kwargs: generate accepts precomputed prompt
+        # embeddings (image features already merged) only when this signature lists it.
+        inputs: dict[str, Any] = super().prepare_inputs_for_generation(  # type: ignore[misc]
+            input_ids, inputs_embeds=inputs_embeds, **kwargs
+        )
         # transformers already drops pixel_values(_local) after prefill; tile_grid goes with them.
         if "pixel_values" not in inputs:
             inputs.pop("tile_grid", None)

@@ -26,6 +26,7 @@ __all__ = [
     "V1PagePlan",
     "choose_tile_grid",
     "get_v1_mode",
+    "largest_page",
     "plan_v1_page",
     "view_side",
 ]
@@ -154,3 +155,16 @@ def plan_v1_page(width: int, height: int, mode: str | V1Mode) -> V1PagePlan:
         t = view_side(m.image_size)
         tokens += (grid[1] * t) * (grid[0] * t + 1)
     return V1PagePlan(m, grid, tokens)
+
+
+def largest_page(mode: str | V1Mode) -> tuple[int, int]:
+    """The most image tokens a page can cost in ``mode``, and the most tiles it can have."""
+    m = get_v1_mode(mode)
+    n = view_side(m.base_size)
+    base = n * (n + 1) + 1
+    if not m.crop:
+        return base, 0
+    t = view_side(m.image_size)
+    grids = _candidate_grids(m.min_tiles, m.max_tiles)
+    tokens = max(base + (rows * t) * (cols * t + 1) for cols, rows in grids)
+    return tokens, max(cols * rows for cols, rows in grids)
