@@ -30,7 +30,7 @@ from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import (
     DeepseekOcr2SamVisionAttention,
 )
 
-__all__ = ["FoldedSamAttention", "fold_sam_attention", "folded_head_dim"]
+__all__ = ["FoldedSamAttention", "fold_sam_attention", "folded_head_dim", "pads_value"]
 
 #: Fused SDPA kernels want head dims in multiples of 8 (CUDA tensor-core alignment for half
 #: precision; the memory-efficient kernel rejects anything else on sm80+).
@@ -52,8 +52,8 @@ def folded_head_dim(head_dim: int, grid: tuple[int, int], use_rel_pos: bool = Tr
     return -(-width // _HEAD_DIM_ALIGN) * _HEAD_DIM_ALIGN
 
 
-def _pad_value(value: torch.Tensor, width: int) -> bool:
-    """Whether to zero-pad ``value`` to the folded q/k width before SDPA.
+def pads_value(device_type: str, head_dim: int, width: int) -> bool:
+    """Whether the folded forward zero-pads v to the folded q/k width before SDPA.
 
     What torch's SDPA backends accept when the value head dim differs from q/k's (torch 2.13;
     checked on CPU, read from ``sdp_utils.cpp`` for CUDA):
@@ -69,12 +69,13 @@ def _pad_value(value: torch.Tensor, width: int) -> bool:
     memory-efficient kernel is left on CUDA, and it does not need the padding.
 
     Args:
-        value: The ``[B, heads, L, head_dim]`` values.
+        device_type: ``"cpu"``, ``"cuda"``, ...
+        head_dim: Head dim of v (that of the unfolded q, k, v).
         width: Head dim of the folded queries and keys.
     """
-    if value.shape[-1] == width:
+    if head_dim == width:
         return False
-    return value.device.type != "cuda" or width <= _FLASH_MAX_HEAD_DIM
+    return device_type != "cuda" or width <= _FLASH_MAX_HEAD_DIM
 
 
 class FoldedSamAttention(DeepseekOcr2SamVisionAttention):
@@ -105,7 +106,7 @@ class FoldedSamAttention(DeepseekOcr2SamVisionAttention):
 
         if self.use_rel_pos or target != head_dim:
             query, key = self._fold(query, key, height, width, target)
-        pad_v = _pad_value(value, target)
+        pad_v = pads_value(value.device.type, head_dim, target)
         if pad_v:
             value = F.pad(value, (0, target - head_dim))
 
