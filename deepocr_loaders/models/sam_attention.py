@@ -17,8 +17,13 @@ wider queries and keys. With ``rel_h[q, ki] = q.Rh[qi, ki]`` (``[.., L, H]``) an
     scale * q'.k' = scale * q.k + rel_h[q, ki] + rel_w[q, kj]
 
 so ``scaled_dot_product_attention(q', k', v, scale=scale)`` with no mask gives the same output.
-The extra memory is ``O(L * (H + W))`` instead of ``O(L^2)``. ``fold_sam_attention`` switches
-the SAM attention modules of a loaded model to this forward in place.
+The extra memory is ``O(L * (H + W))`` instead of ``O(L^2)``. The price is width: q'.k' is
+``d + H + W`` wide (64 -> 192 for a 1024 px view attended globally), and v is padded to match
+where the kernel needs equal head dims, so the attention kernel does up to 3x the FLOPs. On a
+CPU, where SDPA is compute-bound, a folded 64x64 global layer is about 2x slower than the
+masked one (``benchmarks/sam_attention.py``); windowed layers cost about the same.
+``fold_sam_attention`` switches the SAM attention modules of a loaded model to this forward in
+place.
 """
 
 from __future__ import annotations
