@@ -15,8 +15,8 @@ Cases: ``global-1024`` (a 1024 px view attended globally: 64x64 grid, L = 4096),
 Prints a Markdown table per view: the attention call's working memory and its time for both
 forwards, and the largest difference between their outputs. Memory on CUDA is measured
 (``torch.cuda.max_memory_allocated`` above what was allocated before the call); on a CPU it is
-computed, not measured: the bias tensor the unfolded path allocates vs the folded q', k' (and
-padded v) tensors. On CUDA it also lists which fused SDPA kernels accept the folded shapes.
+computed, not measured: the bias tensor the unfolded path allocates vs the columns the fold adds
+to q, k (and v's padding). On CUDA it also lists which fused SDPA kernels accept the folded shapes.
 """
 
 from __future__ import annotations
@@ -135,13 +135,17 @@ def build_layers(
 def computed_mib(
     case: Case, batch: int, element_size: int, device: torch.device
 ) -> tuple[float, float]:
-    """Bytes of the unfolded bias mask vs the folded q', k' and padded v, for ``batch`` calls."""
+    """What each path adds on top of plain q, k, v (both copy those once), for ``batch`` calls:
+    the unfolded ``[batch, heads, L, L]`` bias mask vs the folded q'/k' extra columns and v's
+    padding."""
     length = case.grid * case.grid
     head_dim = HIDDEN // HEADS
     width = folded_head_dim(head_dim, (case.grid, case.grid))
     bias = batch * HEADS * length * length * element_size
-    v_width = width if pads_value(device.type, head_dim, width) else head_dim
-    folded = batch * HEADS * length * (2 * width + v_width) * element_size
+    extra = 2 * (width - head_dim)
+    if pads_value(device.type, head_dim, width):
+        extra += width - head_dim
+    folded = batch * HEADS * length * extra * element_size
     return bias / 2**20, folded / 2**20
 
 
@@ -261,8 +265,8 @@ def run_benchmark(args: argparse.Namespace) -> list[Row]:
     else:
         print(
             "MiB on CPU are computed, not measured: unfolded = the [views, heads, L, L] bias mask "
-            "it allocates; folded = q', k' and v (v padded to q'/k' width: the fused CPU kernel "
-            "wants equal head dims)."
+            "it allocates; folded = the columns the fold adds to q and k, plus v's zero padding "
+            "to their width (the fused CPU kernel wants equal head dims)."
         )
     return rows
 
