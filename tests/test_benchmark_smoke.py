@@ -77,3 +77,34 @@ def test_real_size_configs_build_on_meta(
     assert all(p.is_meta for p in built.model.parameters())
     # The processor's tokenizer covers the decoder's whole vocabulary.
     assert len(built.processor.tokenizer) == built.model.get_output_embeddings().out_features
+
+
+SAM_SCRIPT = SCRIPT.parent / "sam_attention.py"
+
+
+@pytest.fixture(scope="module")
+def sam_bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("sam_attention_bench", SAM_SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sam_attention_benchmark_prints_a_row_per_case(
+    sam_bench: ModuleType, one_thread: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The windowed case only: the global ones take seconds per view on a CPU.
+    args = sam_bench.parse_args(
+        ["--device", "cpu", "--views", "1", "--cases", "window-14", "--repeat", "1"]
+    )
+    rows = sam_bench.run_benchmark(args)
+    assert [r.case for r in rows] == ["window-14"]
+    row = rows[0]
+    # 25 windows of 14x14, fp32: the dense bias is 25 * 12 * 196^2 * 4 bytes = 43.97 MiB.
+    assert (row.length, row.head_dim) == (196, 96)
+    assert row.unfolded_mib == pytest.approx(25 * 12 * 196**2 * 4 / 2**20)
+    assert row.max_diff <= 1e-4 and row.unfolded_ms > 0 and row.folded_ms > 0
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert len(table) == 2 and table[1].startswith("| window-14 | 14x14 | 196 | 96 |")

@@ -30,6 +30,8 @@ from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import (
     DeepseekOcr2SamVisionEncoder,
 )
 
+from .sam_attention import fold_sam_attention
+
 __all__ = ["DeepEncoder", "DeepEncoderConfig"]
 
 
@@ -193,12 +195,27 @@ class DeepEncoderClip(nn.Module):
 
 
 class DeepEncoder(nn.Module):
-    """SAM + CLIP; ``forward(pixel_values [N,3,S,S]) -> [N, (S/64)^2, projector_input_dim]``."""
+    """SAM + CLIP; ``forward(pixel_values [N,3,S,S]) -> [N, (S/64)^2, projector_input_dim]``.
 
-    def __init__(self, config: DeepEncoderConfig, *, attn_implementation: str = "sdpa") -> None:
+    Args:
+        config: Encoder shapes.
+        attn_implementation: ``"sdpa"`` or ``"eager"`` for CLIP (and SAM when not folded).
+        fold_sam: Run SAM's attention with its relative-position bias folded into queries and
+            keys (``sam_attention.FoldedSamAttention``): no ``L x L`` bias tensor per view.
+    """
+
+    def __init__(
+        self,
+        config: DeepEncoderConfig,
+        *,
+        attn_implementation: str = "sdpa",
+        fold_sam: bool = True,
+    ) -> None:
         super().__init__()
         self.config = config
         self.sam = DeepseekOcr2SamVisionEncoder(config.sam_config(attn_implementation))
+        if fold_sam:
+            fold_sam_attention(self.sam)
         self.clip = DeepEncoderClip(config.clip_config(attn_implementation))
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
