@@ -51,6 +51,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 
 from ..document import Page, PageStatus
 from ..errors import EngineError
+from ..models.sam_attention import fold_sam_attention, is_folded
 from .base import Engine, PageInput, Task, prompt_for
 from .hf_guard import GuardSettings, NoRepeatNGramWindowProcessor, whitelist_ids
 from .hf_loading import DevicePlan, folder_fingerprint, plan_device, resolve_model_dir
@@ -326,10 +327,6 @@ class BatchedVisionEngine(Engine):
     def _fold_vision_attention(self) -> bool:
         """Run SAM's attention with its relative positions folded into q/k (exact; no
         ``[heads, L, L]`` bias per view); True when every SAM attention layer runs folded."""
-        try:
-            from ..models.sam_attention import fold_sam_attention, is_folded
-        except ImportError:  # pragma: no cover - the module ships with the package
-            return False
         fold_sam_attention(self.model)
         return is_folded(self.model)
 

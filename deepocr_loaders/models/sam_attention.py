@@ -35,7 +35,13 @@ from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import (
     DeepseekOcr2SamVisionAttention,
 )
 
-__all__ = ["FoldedSamAttention", "fold_sam_attention", "folded_head_dim", "pads_value"]
+__all__ = [
+    "FoldedSamAttention",
+    "fold_sam_attention",
+    "folded_head_dim",
+    "is_folded",
+    "pads_value",
+]
 
 #: Fused SDPA kernels want head dims in multiples of 8 (CUDA tensor-core alignment for half
 #: precision; the memory-efficient kernel rejects anything else on sm80+).
@@ -190,3 +196,16 @@ def fold_sam_attention(module: nn.Module) -> int:
             sub.__class__ = FoldedSamAttention
             count += 1
     return count
+
+
+def is_folded(module: nn.Module) -> bool:
+    """Whether every SAM attention inside ``module`` runs folded (True when it has none).
+
+    Args:
+        module: Any module tree.
+    """
+    return all(
+        isinstance(sub, FoldedSamAttention)
+        for sub in module.modules()
+        if isinstance(sub, DeepseekOcr2SamVisionAttention)
+    )
