@@ -101,29 +101,41 @@ class NoRepeatNGramWindowProcessor(LogitsProcessor):
 
     def banned_mask(self, input_ids: torch.LongTensor, vocab_size: int) -> torch.Tensor:
         """Boolean ``(batch, vocab)`` mask of the tokens to ban at this step."""
+        return self._banned(input_ids, vocab_size)[0]
+
+    def _banned(
+        self, input_ids: torch.LongTensor, vocab_size: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The mask, and per row whether it bans anything (``None``: nothing can be banned).
+        Only tensor ops on the device: no ``nonzero``, no boolean indexing, no host reads."""
         n = self.ngram_size
         generated = input_ids[:, self.prompt_length :]
         recent = generated[:, -self.window :]
-        batch = input_ids.shape[0]
+        batch, device = input_ids.shape[0], input_ids.device
         if recent.shape[1] < n:  # shapes are known on the host: no sync
-            return torch.zeros(batch, vocab_size, dtype=torch.bool, device=input_ids.device)
+            return torch.zeros(batch, vocab_size, dtype=torch.bool, device=device), None
         # Every n-gram in the window whose first n-1 tokens equal the current suffix would be
-        # completed again by its last token: ban that token.
+        # completed again by its last token: ban that token, unless it is whitelisted.
         grams = recent.unfold(1, n, 1)  # (batch, grams, n)
         suffix = recent[:, -(n - 1) :].unsqueeze(1)
         hits = (grams[:, :, : n - 1] == suffix).all(dim=-1)  # (batch, grams)
-        # Count the hits per (row, last token) and ban what was hit at least once. Integer
-        # adds give the same result in any order, unlike scatter_ with duplicate indices.
-        counts = torch.zeros(batch, vocab_size, dtype=torch.int32, device=input_ids.device)
-        counts.scatter_add_(1, grams[:, :, n - 1].long(), hits.to(torch.int32))
-        mask = counts > 0
+        last = grams[:, :, n - 1].long()
         if self.whitelist:
-            mask.index_fill_(1, self._ids_on("whitelist", self.whitelist, mask.device), False)
-        return mask
+            allowed = self._ids_on("whitelist", self.whitelist, device)
+            hits = hits & ~(last.unsqueeze(-1) == allowed).any(dim=-1)
+        # Hits mark their last token, misses a spare column past the vocabulary that is then
+        # dropped. Every write stores the same True, so duplicate indices are harmless (unlike
+        # scatter_ of differing values, whose winner is unspecified).
+        spare = torch.zeros(batch, vocab_size + 1, dtype=torch.bool, device=device)
+        spare.scatter_(1, torch.where(hits, last, vocab_size), True)
+        return spare[:, :vocab_size], hits.any(dim=-1)
 
-    def _count(self, input_ids: torch.Tensor, mask: torch.Tensor) -> None:
+    def _count(self, input_ids: torch.Tensor, fired_rows: torch.Tensor | None) -> None:
         """Add this step's banned-anything flags to the per-row counts, on the device."""
-        step = mask.any(dim=-1).to(torch.long)
+        if fired_rows is None:
+            step = torch.zeros(input_ids.shape[0], dtype=torch.long, device=input_ids.device)
+        else:
+            step = fired_rows.to(torch.long)
         if self.stop_token_ids:
             generated = input_ids[:, self.prompt_length :]
             stops = self._ids_on("stop", self.stop_token_ids, input_ids.device)
@@ -151,6 +163,6 @@ class NoRepeatNGramWindowProcessor(LogitsProcessor):
         return [] if counts is None else [int(c) for c in counts.tolist()]
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        mask = self.banned_mask(input_ids, scores.shape[-1])
-        self._count(input_ids, mask)
+        mask, fired_rows = self._banned(input_ids, scores.shape[-1])
+        self._count(input_ids, fired_rows)
         return scores.masked_fill(mask, float("-inf"))  # type: ignore[return-value]
