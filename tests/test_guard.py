@@ -151,6 +151,16 @@ def test_stop_token_ids_stop_the_count_not_the_ban() -> None:
     assert counting.fired_per_row() == [0, plain.fired_per_row()[1]]
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_scores_keep_their_dtype(dtype: torch.dtype) -> None:
+    ids = torch.tensor([[1, 2, 1, 2, 1]])
+    scores = torch.randn(1, 6).to(dtype)
+    out = NoRepeatNGramWindowProcessor(2, 8, prompt_length=0)(ids, scores)  # type: ignore[arg-type]
+    assert out.dtype == dtype
+    assert torch.equal(out, ReferenceGuard(2, 8, prompt_length=0)(ids, scores))
+    assert out[0, 2] == float("-inf") and torch.isfinite(out[0, [0, 1, 3, 4, 5]]).all()
+
+
 def test_a_new_batch_shape_keeps_the_total() -> None:
     guard = NoRepeatNGramWindowProcessor(2, 8, prompt_length=0)
     guard(torch.tensor([[1, 1]]), torch.zeros(1, 4))  # type: ignore[arg-type]

@@ -165,4 +165,5 @@ class NoRepeatNGramWindowProcessor(LogitsProcessor):
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         mask, fired_rows = self._banned(input_ids, scores.shape[-1])
         self._count(input_ids, fired_rows)
-        return scores.masked_fill(mask, float("-inf"))  # type: ignore[return-value]
+        # One pass, same values as masked_fill (which copies, then fills); keeps the dtype.
+        return torch.where(mask, float("-inf"), scores)  # type: ignore[return-value]
