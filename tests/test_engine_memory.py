@@ -287,3 +287,4 @@ def test_stage_clock_and_counters(folders: dict[str, Path]) -> None:
     # 5 new tokens: one from prefill, four decode steps, in one generate call.
     assert s.generate_calls == 1 and s.decode_steps == 4
     assert s.generated_tokens == sum(p.metadata["generated_tokens"] for p in pages)
+    assert s.guard_fired == sum(p.metadata["guard_fired"] for p in pages)

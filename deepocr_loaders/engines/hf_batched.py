@@ -94,6 +94,8 @@ class _Output:
     ids: list[int] = field(default_factory=list)
     eos: bool = False
     error: str | None = None
+    guard_fired: int = 0
+    """Decode steps at which the repetition guard banned a token for this page."""
 
 
 @dataclass
@@ -595,6 +597,7 @@ class BatchedVisionEngine(Engine):
             settings.window,
             prompt_length=prompt_length,
             whitelist=self._whitelist,
+            stop_token_ids=[self._eos_id],  # rows padded after their end do not count
         )
         clock = _StepClock(dev)
         kwargs: dict[str, Any] = {
@@ -622,8 +625,12 @@ class BatchedVisionEngine(Engine):
         self.stats.decode_s += done - prefill_end
         self.stats.decode_steps += max(0, clock.steps - 1)
         self.stats.generate_calls += 1
-        self.stats.guard_fired += guard.fired
-        return [self._split(row) for row in new_ids]
+        fired = guard.fired_per_row() or [0] * len(new_ids)  # read once, after the run
+        self.stats.guard_fired += sum(fired)
+        outputs = [self._split(row) for row in new_ids]
+        for out, count in zip(outputs, fired, strict=True):
+            out.guard_fired = count
+        return outputs
 
     def _max_positions(self) -> int | None:
         """The decoder's trained context length, when its config states one."""
@@ -672,6 +679,7 @@ class BatchedVisionEngine(Engine):
                 "generated_tokens": len(out.ids) + int(out.eos),
                 "eos": out.eos,
                 "retried": retried,
+                "guard_fired": out.guard_fired,
             }
         )
         if not out.eos:
