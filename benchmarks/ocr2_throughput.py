@@ -19,7 +19,14 @@ Pages are letter-size PDF pages rendered at 144 dpi (1224 x 1584 px; OCR-2 "gund
 the global view = 1121 image tokens). ``--mode`` defaults to the engine's own default
 (``gundam``; DeepOCR: ``gundam-6``).
 Prints a Markdown table: pages/s, generated tokens/s, speed-up over the loop, the share of
-wall time spent inside ``generate`` (GPU busy, roughly) and peak GPU memory.
+wall time the device is busy, and a stage breakdown of the batched rows from the engine's clock
+(``EngineStats``): preprocessing (workers' CPU seconds per page), the time the engine waited
+for preprocessed pages, vision and prefill per page, the mean decode step, peak GPU memory
+beyond the weights against the memory plan's figure, and failed pages. ``--batch-sizes``
+takes ``plan`` for the batch the memory plan chooses. ``--jsonl PATH`` appends each row as one
+JSON line the moment it is measured; ``--deadline S`` skips rows that would start after S
+seconds (device runs with a fixed budget). The engine folds SAM's attention on the model it is
+given, so after the warm-up both paths run the folded attention.
 ``--params-only`` builds the model on the ``meta`` device (shapes only, no memory) and prints
 its parameter count.
 """
@@ -27,6 +34,7 @@ its parameter count.
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import sys
 import time
@@ -72,6 +80,26 @@ class Result:
     tokens: int
     busy: float
     peak_gib: float | None
+    batch: int | None = None
+    failed: int = 0
+    preprocess_s: float = 0.0
+    wait_s: float = 0.0
+    vision_s: float = 0.0
+    prefill_s: float = 0.0
+    decode_s: float = 0.0
+    decode_steps: int = 0
+    plan_gib: float | None = None
+    plan_line: str = ""
+
+    @property
+    def vision_prefill_ms(self) -> float:
+        """Vision + prefill per page, milliseconds."""
+        return 1000 * (self.vision_s + self.prefill_s) / max(self.pages, 1)
+
+    @property
+    def step_ms(self) -> float:
+        """Mean decode step (one token for every page of a batch), milliseconds."""
+        return 1000 * self.decode_s / max(self.decode_steps, 1)
 
 
 class _Timer:
@@ -107,6 +135,10 @@ def _reset_peak(device: torch.device) -> None:
 
 def _peak(device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None
+
+
+def _allocated(device: torch.device) -> float:
+    return torch.cuda.memory_allocated() / 2**30 if device.type == "cuda" else 0.0
 
 
 def one_page_loop(bench: BenchModel, inputs: list[PageInput], new_tokens: int, mode: str) -> Result:
@@ -145,8 +177,16 @@ def one_page_loop(bench: BenchModel, inputs: list[PageInput], new_tokens: int, m
 
 
 def batched(
-    bench: BenchModel, inputs: list[PageInput], new_tokens: int, mode: str, batch_size: int
+    bench: BenchModel,
+    inputs: list[PageInput],
+    new_tokens: int,
+    mode: str,
+    batch_size: int | None,
 ) -> Result:
+    """The engine over ``inputs``; ``batch_size=None``: the memory plan's choice."""
+    device = bench.model.device
+    _reset_peak(device)
+    weights = _allocated(device)
     engine = bench.engine_cls(
         bench.model,
         processor=bench.processor,
@@ -156,35 +196,76 @@ def batched(
         min_new_tokens=new_tokens,
         retry_truncated=False,  # fixed-length outputs never end in EOS: no retries
     )
-    device = bench.model.device
     timer = _Timer(bench.model, device)
-    _reset_peak(device)
     start = time.perf_counter()
-    pages = 0
+    pages = failed = 0
     for page in engine.run(inputs, Task.MARKDOWN):
         pages += page.raw_output is not None
+        failed += page.status.value == "failed"
         inputs[page.index].release()
     seconds = time.perf_counter() - start
     timer.restore()
-    tokens = engine.stats.generated_tokens
-    return Result(f"batched, batch {batch_size}", seconds, pages, tokens, timer.total / seconds,
-                  _peak(device))  # fmt: skip
+    s = engine.stats
+    peak = _peak(device)
+    plan = engine.memory_plan
+    return Result(
+        f"batched, batch {engine.batch_size}" + ("" if batch_size else " (plan)"),
+        seconds,
+        pages,
+        s.generated_tokens,
+        min(1.0, (s.vision_s + s.prefill_s + s.decode_s) / seconds),
+        None if peak is None else peak - weights,
+        batch=engine.batch_size,
+        failed=failed,
+        preprocess_s=s.preprocess_s,
+        wait_s=s.wait_s,
+        vision_s=s.vision_s,
+        prefill_s=s.prefill_s,
+        decode_s=s.decode_s,
+        decode_steps=s.decode_steps,
+        plan_gib=None if plan is None else plan.planned_peak / 2**30,
+        plan_line="" if plan is None else plan.describe(),
+    )
+
+
+def _gib(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 def table(results: list[Result]) -> str:
     base = results[0].pages / results[0].seconds
     rows = [
-        "| run | pages | seconds | pages/s | tokens/s | vs loop | in generate | peak GPU GiB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| run | pages | seconds | pages/s | tokens/s | vs loop | busy | preprocess s/page "
+        "| waited s | vision+prefill ms/page | decode step ms | peak GiB | plan GiB | failed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         pps = r.pages / r.seconds
-        peak = "-" if r.peak_gib is None else f"{r.peak_gib:.1f}"
+        stages = (
+            f"{r.preprocess_s / max(r.pages, 1):.3f} | {r.wait_s:.1f} | "
+            f"{r.vision_prefill_ms:.0f} | {r.step_ms:.1f}"
+            if r.batch is not None
+            else "- | - | - | -"
+        )
         rows.append(
             f"| {r.name} | {r.pages} | {r.seconds:.1f} | {pps:.2f} | {r.tokens / r.seconds:.0f} "
-            f"| {pps / base:.2f}x | {r.busy:.0%} | {peak} |"
+            f"| {pps / base:.2f}x | {r.busy:.0%} | {stages} | {_gib(r.peak_gib)} "
+            f"| {_gib(r.plan_gib)} | {r.failed} |"
         )
     return "\n".join(rows)
+
+
+def _emit(path: str | None, model: str, result: Result) -> None:
+    """Append one row to ``path`` as a JSON line, at once (a device run may be cut short)."""
+    if path is None:
+        return
+    row = {"model": model, **vars(result)}
+    row["pages_per_s"] = result.pages / result.seconds
+    row["tokens_per_s"] = result.tokens / result.seconds
+    row["vision_prefill_ms_per_page"] = result.vision_prefill_ms
+    row["decode_step_ms"] = result.step_ms
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(row) + "\n")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -195,7 +276,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--dtype", default="auto")
     ap.add_argument("--pages", type=int, default=None, help="default: 8 tiny, 64 real")
     ap.add_argument("--new-tokens", type=int, default=None, help="default: 16 tiny, 1000 real")
-    ap.add_argument("--batch-sizes", default=None, help="default: 1,2,4,8 tiny; 1,8,16,32 real")
+    ap.add_argument(
+        "--batch-sizes",
+        default=None,
+        help="comma-separated; 'plan' = the memory plan's choice (default: 1,2,4,8 tiny; "
+        "1,8,16,32 real)",
+    )
+    ap.add_argument("--no-loop", action="store_true", help="skip the one-page loop row")
+    ap.add_argument("--jsonl", default=None, help="append each row to this file as it is measured")
+    ap.add_argument("--deadline", type=float, default=None, help="seconds; later rows are skipped")
     ap.add_argument("--mode", default=None, help="default: the engine's (gundam; deepocr gundam-6)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per row; the fastest is shown")
     ap.add_argument(
@@ -230,8 +319,8 @@ def run_benchmark(args: argparse.Namespace) -> list[Result]:
         print("note: --size real on a CPU is very slow; use a CUDA GPU", file=sys.stderr)
     pages = args.pages or (64 if real else 8)
     new_tokens = args.new_tokens or (1000 if real else 16)
-    sizes = [int(b) for b in (args.batch_sizes or ("1,8,16,32" if real else "1,2,4,8")).split(",")]
-
+    spec = args.batch_sizes or ("1,8,16,32" if real else "1,2,4,8")
+    sizes: list[int | None] = [None if b == "plan" else int(b) for b in spec.split(",")]
     torch.manual_seed(0)
     start = time.perf_counter()
     bench = build_bench_model(args.model, args.size, plan.device, plan.dtype)
@@ -252,13 +341,22 @@ def run_benchmark(args: argparse.Namespace) -> list[Result]:
         # Warm-up of both paths: first CUDA kernels, allocator, processor caches.
         one_page_loop(bench, inputs[:2], min(new_tokens, 4), mode)
         batched(bench, inputs[:2], min(new_tokens, 4), mode, 2)
-        runs: list[Callable[[], Result]] = [partial(one_page_loop, bench, inputs, new_tokens, mode)]
+        runs: list[Callable[[], Result]] = []
+        if not args.no_loop:
+            runs.append(partial(one_page_loop, bench, inputs, new_tokens, mode))
         runs += [partial(batched, bench, inputs, new_tokens, mode, b) for b in sizes]
-        results = [
-            min((run() for _ in range(max(1, args.repeat))), key=lambda r: r.seconds)
-            for run in runs
-        ]
-    print(table(results))
+        results = []
+        for run in runs:
+            if args.deadline is not None and time.perf_counter() - start > args.deadline:
+                print(f"deadline of {args.deadline:.0f} s reached: later rows skipped")
+                break
+            result = min((run() for _ in range(max(1, args.repeat))), key=lambda r: r.seconds)
+            results.append(result)
+            _emit(args.jsonl, args.model, result)
+            if result.plan_line:
+                print(f"{result.name}: {result.plan_line}")
+    if results:
+        print(table(results))
     return results
 
 

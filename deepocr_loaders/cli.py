@@ -115,9 +115,17 @@ def _convert(path: Path, kwargs: dict[str, Any], quiet: bool) -> Document:
         bar = tqdm(
             total=len(stream.page_indices), unit="page", desc=path.name, disable=quiet, leave=False
         )
+        tokens = 0
         for page in stream.pages:
             doc.pages.append(page)
             bar.update(1)
+            # Model engines count their tokens: show the decode rate beside tqdm's pages/s.
+            generated = page.metadata.get("generated_tokens")
+            if isinstance(generated, int) and generated:
+                tokens += generated
+                elapsed = bar.format_dict.get("elapsed") or 0.0
+                if elapsed > 0:
+                    bar.set_postfix_str(f"{tokens / elapsed:.0f} tok/s", refresh=False)
         bar.close()
     return doc
 

@@ -108,3 +108,27 @@ def test_sam_attention_benchmark_prints_a_row_per_case(
     assert row.max_diff <= 1e-4 and row.unfolded_ms > 0 and row.folded_ms > 0
     table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
     assert len(table) == 2 and table[1].startswith("| window-14 | 14x14 | 196 | 96 |")
+
+
+def test_batched_rows_carry_the_stage_breakdown_and_stream_as_jsonl(
+    bench: ModuleType, one_thread: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    rows_file = tmp_path / "rows.jsonl"
+    args = bench.parse_args(
+        f"--size tiny --device cpu --pages 3 --new-tokens 3 --batch-sizes plan,2 --no-loop "
+        f"--jsonl {rows_file}".split()
+    )
+    results = bench.run_benchmark(args)
+    # No memory plan on a CPU without a limit: "plan" takes the engine's CPU default (4).
+    assert [r.name for r in results] == ["batched, batch 4 (plan)", "batched, batch 2"]
+    for r in results:
+        assert r.failed == 0 and r.pages == 3 and r.tokens == 9
+        assert r.vision_s > 0 and r.prefill_s > 0 and r.decode_steps > 0 and r.preprocess_s > 0
+        assert 0 < r.busy <= 1 and r.vision_prefill_ms > 0 and r.step_ms > 0
+    lines = [json.loads(line) for line in rows_file.read_text().splitlines()]
+    assert [row["name"] for row in lines] == [r.name for r in results]
+    assert lines[1]["batch"] == 2 and lines[1]["pages_per_s"] > 0
+    out = capsys.readouterr().out
+    assert "| vision+prefill ms/page |" in out and "| failed |" in out

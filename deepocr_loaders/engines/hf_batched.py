@@ -96,6 +96,8 @@ class _Output:
     error: str | None = None
     guard_fired: int = 0
     """Decode steps at which the repetition guard banned a token for this page."""
+    seconds: float = 0.0
+    """The page's share of its batch's device time (vision, prefill and decode)."""
 
 
 @dataclass
@@ -628,8 +630,10 @@ class BatchedVisionEngine(Engine):
         fired = guard.fired_per_row() or [0] * len(new_ids)  # read once, after the run
         self.stats.guard_fired += sum(fired)
         outputs = [self._split(row) for row in new_ids]
+        share = (done - started) / len(outputs)
         for out, count in zip(outputs, fired, strict=True):
             out.guard_fired = count
+            out.seconds = share
         return outputs
 
     def _max_positions(self) -> int | None:
@@ -680,6 +684,7 @@ class BatchedVisionEngine(Engine):
                 "eos": out.eos,
                 "retried": retried,
                 "guard_fired": out.guard_fired,
+                "seconds": round(out.seconds, 4),
             }
         )
         if not out.eos:
