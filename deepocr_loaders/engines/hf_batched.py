@@ -192,6 +192,10 @@ class BatchedVisionEngine(Engine):
             CPU).
         memory_limit_gb: device memory the engine may plan for beyond the weights (default:
             what the device reports free).
+        scheduler: ``"static"`` (one ``generate`` per batch) or ``"continuous"``
+            (:mod:`.continuous`: ``batch_size`` decode slots, refilled as pages end; needs an
+            SDPA or eager decoder, not flash-attention).
+        sync_every: with ``"continuous"``, decode steps between the host's reads of the slots.
         query: what to find for ``Task.LOCATE``.
         revision: hub revision.
         local_files_only: never reach the hub.
@@ -222,6 +226,8 @@ class BatchedVisionEngine(Engine):
         preprocess_workers: int | None = None,
         vision_batch: int | None = None,
         memory_limit_gb: float | None = None,
+        scheduler: str = "static",
+        sync_every: int = 8,
         query: str | None = None,
         revision: str | None = None,
         local_files_only: bool = False,
@@ -237,6 +243,12 @@ class BatchedVisionEngine(Engine):
             raise EngineError("memory_limit_gb must be positive")
         if max_new_tokens < 1:
             raise EngineError("max_new_tokens must be at least 1")
+        if scheduler not in ("static", "continuous"):
+            raise EngineError(f"scheduler must be 'static' or 'continuous', not {scheduler!r}")
+        if sync_every < 1:
+            raise EngineError("sync_every must be at least 1")
+        self.scheduler = scheduler
+        self.sync_every = sync_every
         self.plan: DevicePlan = plan_device(device, dtype, attn_implementation)
         if isinstance(model, torch.nn.Module):
             if processor is None:
@@ -445,8 +457,11 @@ class BatchedVisionEngine(Engine):
         """Generate for one window of pages and yield their Pages in input order."""
         outputs: dict[int, _Output] = {}
         ready = [p for p in window if p.error is None]
-        for batch in self._buckets(ready):
-            outputs.update(self._generate_safe(batch, self.guard))
+        if self.scheduler == "continuous":
+            outputs.update(self._continuous_safe(ready, self.guard))
+        else:
+            for batch in self._buckets(ready):
+                outputs.update(self._generate_safe(batch, self.guard))
         retried: set[int] = set()
         if self.retry_truncated:
             again = [
@@ -635,6 +650,103 @@ class BatchedVisionEngine(Engine):
             out.guard_fired = count
             out.seconds = share
         return outputs
+
+    # -- continuous batching -----------------------------------------------------------------
+
+    def _continuous_safe(
+        self, pages: list[PreparedPage], settings: GuardSettings
+    ) -> dict[int, _Output]:
+        """Outputs by page order through continuous batching; on OOM the pages not finished go
+        round again with half the slots, and a page that fails in a single slot is ``failed``."""
+        results: dict[int, _Output] = {}
+        slots = self._batch_limit
+        queue = sorted(pages, key=lambda p: p.image_tokens)  # similar prompts prefill together
+        while queue:
+            failure = self._attempt_continuous(queue, settings, slots, results)
+            queue = [p for p in queue if p.order not in results]
+            if failure is None:
+                continue
+            self._release_memory()
+            if slots == 1:
+                # One slot: the page in flight was the first unfinished one.
+                bad = queue.pop(0)
+                log.warning("page %s failed: %s", bad.inp.index + 1, failure.message)
+                results[bad.order] = _Output(error=f"generation failed: {failure.message}")
+            elif failure.oom:
+                slots = max(1, slots // 2)
+                self._batch_limit = min(self._batch_limit, slots)
+                self.stats.oom_backoffs += 1
+                log.warning("out of memory with %d slots; going on with %d", slots * 2, slots)
+            else:
+                log.warning("continuous batch failed (%s); going on one page at a time",
+                            failure.message)  # fmt: skip
+                slots = 1
+        return results
+
+    def _attempt_continuous(
+        self,
+        pages: list[PreparedPage],
+        settings: GuardSettings,
+        slots: int,
+        results: dict[int, _Output],
+    ) -> _Failure | None:
+        """One continuous run over ``pages``; finished pages go into ``results`` even when
+        the run fails later, and the exception dies with this frame."""
+        from .continuous import ContinuousBatcher, SlotRequest, SlotResult
+
+        by_order = {p.order: p for p in pages}
+        dev = self.plan.device
+        vision = 0.0
+
+        def prefill_inputs(group: list[SlotRequest]) -> tuple[Any, Any, Any]:
+            nonlocal vision
+            started = time.perf_counter()
+            batch = [by_order[r.key] for r in group]
+            input_ids, attention = self._collate_ids(batch)
+            embeds = self._prompt_embeddings(batch, input_ids)
+            _sync(dev)
+            vision += time.perf_counter() - started
+            return input_ids, attention, embeds
+
+        batcher = ContinuousBatcher(
+            self.model,
+            prefill_inputs,
+            slots=slots,
+            eos_id=self._eos_id,
+            pad_id=self._pad_id,
+            ngram_size=settings.ngram_size,
+            window=settings.window,
+            whitelist=sorted(self._whitelist),
+            min_new_tokens=self.min_new_tokens,
+            sync_every=self.sync_every,
+        )
+        self._last_batcher = batcher
+        requests = []
+        for prep in pages:
+            length = 0 if prep.input_ids is None else len(prep.input_ids)
+            budget = self._new_token_budget(settings.max_new_tokens, length)
+            requests.append(SlotRequest(prep.order, length, budget))
+        finished: dict[int, SlotResult] = {}
+        started = time.perf_counter()
+        try:
+            batcher.run(requests, finished)
+            failure = None
+        except Exception as exc:
+            failure = _Failure(_is_oom(exc), f"{type(exc).__name__}: {exc}")
+        elapsed = time.perf_counter() - started
+        self.stats.vision_s += vision
+        self.stats.prefill_s += batcher.prefill_s - vision
+        self.stats.decode_s += elapsed - batcher.prefill_s
+        self.stats.decode_steps += batcher.decode_steps
+        self.stats.generate_calls += 1
+        share = elapsed / max(1, len(finished))
+        for order, res in finished.items():
+            out = self._split(res.ids)
+            out.guard_fired = res.guard_fired
+            out.seconds = share
+            self.stats.guard_fired += res.guard_fired
+            results[order] = out
+        return failure
 
     def _max_positions(self) -> int | None:
         """The decoder's trained context length, when its config states one."""

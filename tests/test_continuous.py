@@ -1,0 +1,185 @@
+"""Continuous batching (``scheduler="continuous"``) on tiny random-weight models of all three
+families: pages refilled into slots mid-run give token for token what one page alone gives
+through ``generate`` (guard included), output order stays the input order, and out-of-memory
+keeps every page."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+import tiny_ocr2  # noqa: E402
+import tiny_v1  # noqa: E402
+from engine_pages import (  # noqa: E402
+    hub_offline,  # noqa: F401 (autouse fixture)
+    make_pages,
+)
+
+from deepocr_loaders.engines import get_engine  # noqa: E402
+from deepocr_loaders.engines.base import PageInput  # noqa: E402
+from deepocr_loaders.engines.continuous import SlotCache  # noqa: E402
+from deepocr_loaders.engines.hf_batched import BatchedVisionEngine  # noqa: E402
+from deepocr_loaders.errors import EngineError  # noqa: E402
+
+FAMILY = ["deepseek-ocr-2", "deepseek-ocr", "deepocr"]
+SIZES = [(1000, 500), (600, 400), (500, 1000), (700, 700), (800, 300), (900, 900), (640, 480)]
+BUDGET = 24
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return {
+        "deepseek-ocr-2": tiny_ocr2.save_tiny_model(tmp_path_factory.mktemp("tiny-ocr2")),
+        "deepseek-ocr": tiny_v1.save_tiny_v1(tmp_path_factory.mktemp("tiny-v1")),
+        "deepocr": tiny_v1.save_tiny_deepocr(tmp_path_factory.mktemp("tiny-deepocr")),
+    }
+
+
+def _engine(name: str, folders: dict[str, Path], **options: Any) -> BatchedVisionEngine:
+    options.setdefault("max_new_tokens", BUDGET)
+    options.setdefault("retry_truncated", False)
+    options.setdefault("device", "cpu")
+    engine = get_engine(name, model=str(folders[name]), local_files_only=True, **options)
+    assert isinstance(engine, BatchedVisionEngine)
+    return engine
+
+
+def _pages() -> list[PageInput]:
+    return make_pages(SIZES, 0)
+
+
+def end_after(engine: BatchedVisionEngine, trigger: int) -> None:
+    """Make the model end a page right after it emits ``trigger``: a hook on the embeddings
+    notes each row's last input token, a hook on the LM head then makes EOS that row's best
+    logit. Part of the model, so one-page and continuous runs see the same model."""
+    last: dict[str, torch.Tensor] = {}
+
+    def note(_module: Any, args: tuple[Any, ...]) -> None:
+        last["ids"] = args[0][:, -1]
+
+    def end(_module: Any, _args: Any, logits: torch.Tensor) -> torch.Tensor:
+        ids = last["ids"]
+        if ids.shape[0] != logits.shape[0]:
+            return logits
+        hit = (ids == trigger).to(logits.dtype)
+        logits = logits.clone()
+        logits[:, -1, engine._eos_id] += hit * 1e4
+        return logits
+
+    engine.model.get_input_embeddings().register_forward_pre_hook(note)
+    engine.model.get_output_embeddings().register_forward_hook(end)
+
+
+def _trigger(outputs: list[list[int]], eos: int) -> int:
+    """A token that first appears at varied places in the pages' free-running outputs: pages
+    then end at very different lengths (and some run to the budget)."""
+    best, spread = -1, -1
+    firsts: dict[int, list[int]] = {}
+    for ids in outputs:
+        seen: dict[int, int] = {}
+        for at, tok in enumerate(ids):
+            seen.setdefault(tok, at)
+        for tok, at in seen.items():
+            firsts.setdefault(tok, []).append(at)
+    for tok, ats in firsts.items():
+        if tok == eos or len(ats) == len(outputs):
+            continue  # a token on every page would not leave any page at the budget
+        score = len(set(ats)) * 10 + max(ats) - min(ats)
+        if len(ats) >= 2 and score > spread:
+            best, spread = tok, score
+    assert best >= 0
+    return best
+
+
+def _ids(engine: BatchedVisionEngine, pages: list[Any]) -> list[list[int]]:
+    return [engine.tokenizer.convert_tokens_to_ids(p.raw_output.split()) for p in pages]
+
+
+@pytest.mark.parametrize("name", FAMILY)
+def test_refilled_slots_equal_one_page_at_a_time(name: str, folders: dict[str, Path]) -> None:
+    free = _engine(name, folders, batch_size=1)
+    trigger = _trigger(_ids(free, list(free.run(_pages()))), free._eos_id)
+
+    single = _engine(name, folders, batch_size=1)
+    end_after(single, trigger)
+    one = list(single.run(_pages()))
+
+    cont = _engine(
+        name, folders, batch_size=3, scheduler="continuous", sync_every=2, bucket_window=16
+    )
+    end_after(cont, trigger)
+    many = list(cont.run(_pages()))
+
+    assert [p.index for p in many] == list(range(len(SIZES)))
+    assert [p.raw_output for p in many] == [p.raw_output for p in one]
+    for key in ("generated_tokens", "eos", "guard_fired", "image_tokens"):
+        assert [p.metadata[key] for p in many] == [p.metadata[key] for p in one], key
+    lengths = [p.metadata["generated_tokens"] for p in many]
+    # Pages of very different lengths shared the slots, and ended pages' slots were refilled.
+    assert max(lengths) >= 3 * min(lengths) and any(p.metadata["eos"] for p in many)
+    batcher = cont._last_batcher
+    assert batcher.refills >= len(SIZES) - 3
+    assert max(batcher.active_history) == 3
+    assert cont.stats.decode_steps < sum(lengths)  # slots decoded side by side
+
+
+@pytest.mark.parametrize("name", ["deepseek-ocr"])
+def test_guard_fires_alike_in_slots(name: str, folders: dict[str, Path]) -> None:
+    # Free running (never EOS), the tiny v1 model loops: the guard has work to do.
+    one = list(_engine(name, folders, batch_size=1, max_new_tokens=48).run(_pages()))
+    cont = _engine(
+        name, folders, batch_size=2, max_new_tokens=48, scheduler="continuous", sync_every=5
+    )
+    many = list(cont.run(_pages()))
+    assert [p.raw_output for p in many] == [p.raw_output for p in one]
+    fired = [p.metadata["guard_fired"] for p in many]
+    assert fired == [p.metadata["guard_fired"] for p in one] and sum(fired) > 0
+
+
+def test_oom_in_a_decode_step_keeps_every_page(folders: dict[str, Path]) -> None:
+    reference = [p.raw_output for p in _engine("deepseek-ocr-2", folders).run(_pages())]
+    engine = _engine("deepseek-ocr-2", folders, batch_size=4, scheduler="continuous")
+    real = engine.model.forward
+    calls: Counter[int] = Counter()
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        rows = (kwargs.get("input_ids") if kwargs.get("input_ids") is not None else
+                kwargs["inputs_embeds"]).shape[0]  # fmt: skip
+        calls[rows] += 1
+        if rows > 2 and kwargs.get("input_ids") is not None:  # decode steps of > 2 slots
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return real(*args, **kwargs)
+
+    engine.model.forward = forward
+    pages = list(engine.run(_pages()))
+    assert [p.raw_output for p in pages] == reference
+    assert engine.stats.oom_backoffs >= 1 and engine._batch_limit == 2
+    assert engine.stats.failed_pages == 0
+
+
+def test_slot_cache_writes_each_row_at_its_own_cell() -> None:
+    cache = SlotCache(layers=1, slots=3, cells=5, like=torch.empty(0))
+    key = torch.arange(3 * 2 * 4, dtype=torch.float32).view(3, 2, 1, 4)
+    cache.set_write_cells(torch.tensor([0, 3, 4]))
+    keys, values = cache.update(key, -key, 0)
+    assert keys.shape == (3, 2, 5, 4)
+    for row, cell in enumerate([0, 3, 4]):
+        assert torch.equal(keys[row, :, cell], key[row, :, 0])
+        assert torch.equal(values[row, :, cell], -key[row, :, 0])
+        others = [c for c in range(5) if c != cell]
+        assert not keys[row, :, others].any()
+    cache.load_prompt(1, 0, torch.ones(2, 2, 4), torch.ones(2, 2, 4))
+    assert keys[1, :, :2].eq(1).all() and torch.equal(keys[1, :, 3], key[1, :, 0])
+
+
+def test_bad_scheduler_options_are_engine_errors(folders: dict[str, Path]) -> None:
+    with pytest.raises(EngineError, match="scheduler"):
+        _engine("deepseek-ocr-2", folders, scheduler="dynamic")
+    with pytest.raises(EngineError, match="sync_every"):
+        _engine("deepseek-ocr-2", folders, scheduler="continuous", sync_every=0)
