@@ -183,3 +183,23 @@ def test_bad_scheduler_options_are_engine_errors(folders: dict[str, Path]) -> No
         _engine("deepseek-ocr-2", folders, scheduler="dynamic")
     with pytest.raises(EngineError, match="sync_every"):
         _engine("deepseek-ocr-2", folders, scheduler="continuous", sync_every=0)
+
+
+@pytest.mark.parametrize("name", ["deepseek-ocr-2", "deepocr"])
+def test_exact_lengths_hold_in_both_schedulers(name: str, folders: dict[str, Path]) -> None:
+    targets = {0: 3, 1: 17, 2: 9, 3: 1, 4: 22, 5: 5, 6: 12}
+    static = _engine(name, folders, batch_size=4, exact_lengths=targets)
+    cont = _engine(
+        name,
+        folders,
+        batch_size=3,
+        scheduler="continuous",
+        sync_every=4,
+        exact_lengths=targets,
+    )
+    a, b = list(static.run(_pages())), list(cont.run(_pages()))
+    for pages in (a, b):
+        assert [p.metadata["generated_tokens"] for p in pages] == [targets[i] for i in range(7)]
+        assert all(p.metadata["eos"] for p in pages), [(p.status, p.error) for p in pages]
+    assert [p.raw_output for p in a] == [p.raw_output for p in b]
+    assert cont._last_batcher.refills > 0

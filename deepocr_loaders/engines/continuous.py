@@ -30,7 +30,31 @@ from transformers import DynamicCache
 
 from .hf_guard import NoRepeatNGramWindowProcessor
 
-__all__ = ["ContinuousBatcher", "SlotCache", "SlotRequest", "SlotResult"]
+__all__ = ["ContinuousBatcher", "SlotCache", "SlotRequest", "SlotResult", "force_lengths"]
+
+
+def force_lengths(
+    scores: torch.Tensor, generated: torch.Tensor, targets: torch.Tensor, eos_id: int
+) -> torch.Tensor:
+    """Scores that make each row end exactly at its target length (benchmarks with realistic
+    output lengths on random weights): end-of-sequence is banned before the row's last token
+    and forced at it. ``generated``: tokens each row has so far; ``targets``: the length each
+    row must reach, end-of-sequence included (0: no target).
+
+    Args:
+        scores: ``[rows, vocab]`` float scores of this step.
+        generated: ``[rows]`` tokens generated so far per row.
+        targets: ``[rows]`` target lengths (0 = leave the row alone).
+        eos_id: end-of-sequence id.
+    """
+    has = targets > 0
+    early = has & (generated < targets - 1)
+    at_end = has & (generated >= targets - 1)
+    scores = scores.clone()
+    scores[:, eos_id] = torch.where(early, float("-inf"), scores[:, eos_id])
+    only_eos = torch.full_like(scores, float("-inf"))
+    only_eos[:, eos_id] = 0.0
+    return torch.where(at_end[:, None], only_eos, scores)
 
 
 class SlotCache:
@@ -101,6 +125,8 @@ class SlotRequest:
     prompt_length: int
     budget: int
     """New tokens allowed (end-of-sequence included), as ``generate``'s ``max_new_tokens``."""
+    exact: int = 0
+    """Benchmarks: end exactly after this many tokens (0: wherever the model ends)."""
 
 
 @dataclass
@@ -262,6 +288,8 @@ class ContinuousBatcher:
             early = state.generated[rows] < self.min_new_tokens
             eos = logits[:, self.eos_id]
             logits[:, self.eos_id] = torch.where(early, float("-inf"), eos)
+        if state.any_exact:
+            logits = force_lengths(logits, state.generated[rows], state.exact[rows], self.eos_id)
         token = logits.argmax(dim=-1)
         state.push(rows, token, fired, self.eos_id)
 
@@ -300,6 +328,8 @@ class _Slots:
         self.filled = torch.zeros(slots, dtype=torch.long, device=device)
         self.last = torch.zeros(slots, dtype=torch.long, device=device)
         self.budget = torch.zeros(slots, dtype=torch.long, device=device)
+        self.exact = torch.zeros(slots, dtype=torch.long, device=device)
+        self.any_exact = False
         self.generated = torch.zeros(slots, dtype=torch.long, device=device)
         self.fired = torch.zeros(slots, dtype=torch.long, device=device)
         self.done = torch.ones(slots, dtype=torch.bool, device=device)
@@ -309,6 +339,8 @@ class _Slots:
     def reset(self, slot: int, req: SlotRequest) -> None:
         self.filled[slot] = req.prompt_length
         self.budget[slot] = req.budget
+        self.exact[slot] = req.exact
+        self.any_exact = self.any_exact or req.exact > 0
         self.generated[slot] = 0
         self.fired[slot] = 0
         self.done[slot] = False

@@ -53,6 +53,7 @@ from ..document import Page, PageStatus
 from ..errors import EngineError
 from ..models.sam_attention import fold_sam_attention, is_folded
 from .base import Engine, PageInput, Task, prompt_for
+from .continuous import ContinuousBatcher, SlotRequest, SlotResult, force_lengths
 from .hf_guard import GuardSettings, NoRepeatNGramWindowProcessor, whitelist_ids
 from .hf_loading import DevicePlan, folder_fingerprint, plan_device, resolve_model_dir
 from .memory_plan import GIB, MemoryPlan, PageShape, plan_memory, text_shape, vision_shape
@@ -151,6 +152,20 @@ class _StepClock(LogitsProcessor):
         return scores
 
 
+class _ExactLengths(LogitsProcessor):
+    """Ends each row of a ``generate`` call at its target length (see
+    :func:`.continuous.force_lengths`)."""
+
+    def __init__(self, targets: torch.Tensor, prompt_length: int, eos_id: int) -> None:
+        self.targets = targets
+        self.prompt_length = prompt_length
+        self.eos_id = eos_id
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        generated = torch.full_like(self.targets, input_ids.shape[1] - self.prompt_length)
+        return force_lengths(scores, generated, self.targets, self.eos_id)  # type: ignore[return-value]
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -180,7 +195,8 @@ class BatchedVisionEngine(Engine):
         mode: resolution mode name.
         batch_size: pages per ``generate``; default: what the memory plan fits on an
             accelerator (or within ``memory_limit_gb``), 4 on a CPU.
-        bucket_window: pages sorted by image-token count together (default 2 batches).
+        bucket_window: pages sorted by image-token count together (default 2 batches; 4 with
+            ``scheduler="continuous"``).
         max_new_tokens: a page's token budget (default 4096, capped by the model's context).
         min_new_tokens: forces a length (benchmarks).
         ngram_size: the repetition guard's n-gram.
@@ -196,6 +212,8 @@ class BatchedVisionEngine(Engine):
             (:mod:`.continuous`: ``batch_size`` decode slots, refilled as pages end; needs an
             SDPA or eager decoder, not flash-attention).
         sync_every: with ``"continuous"``, decode steps between the host's reads of the slots.
+        exact_lengths: benchmarks only: page index -> the exact number of tokens the page
+            generates (end-of-sequence included), for realistic lengths on random weights.
         query: what to find for ``Task.LOCATE``.
         revision: hub revision.
         local_files_only: never reach the hub.
@@ -228,6 +246,7 @@ class BatchedVisionEngine(Engine):
         memory_limit_gb: float | None = None,
         scheduler: str = "static",
         sync_every: int = 8,
+        exact_lengths: Mapping[int, int] | None = None,
         query: str | None = None,
         revision: str | None = None,
         local_files_only: bool = False,
@@ -249,6 +268,7 @@ class BatchedVisionEngine(Engine):
             raise EngineError("sync_every must be at least 1")
         self.scheduler = scheduler
         self.sync_every = sync_every
+        self.exact_lengths = dict(exact_lengths or {})
         self.plan: DevicePlan = plan_device(device, dtype, attn_implementation)
         if isinstance(model, torch.nn.Module):
             if processor is None:
@@ -293,7 +313,10 @@ class BatchedVisionEngine(Engine):
                 " (given)" if batch_size else "",
                 self.vision_batch,
             )
-        self.bucket_window = max(bucket_window or 2 * self.batch_size, self.batch_size)
+        # Continuous batching refills slots from the window's queue and drains them at its end:
+        # a longer window keeps the slots fuller (preprocessed pages wait in host memory).
+        windows = 4 if scheduler == "continuous" else 2
+        self.bucket_window = max(bucket_window or windows * self.batch_size, self.batch_size)
         # A worker thread overlaps preprocessing with generation on an accelerator; on a CPU
         # device both compete for the same cores (and the GIL), so the default there is inline.
         if preprocess_workers is None:
@@ -390,6 +413,7 @@ class BatchedVisionEngine(Engine):
             "ngram": [self.guard.ngram_size, self.guard.window],
             "retry": self.retry_truncated,
             "query": self.query,
+            "exact_lengths": sorted(self.exact_lengths.items()),
         }
 
     def run(self, pages: Iterable[PageInput], task: Task | str = Task.MARKDOWN) -> Iterator[Page]:
@@ -630,6 +654,10 @@ class BatchedVisionEngine(Engine):
             kwargs["repetition_penalty"] = settings.repetition_penalty
         if self.min_new_tokens:
             kwargs["min_new_tokens"] = min(self.min_new_tokens, kwargs["max_new_tokens"])
+        targets = [self.exact_lengths.get(p.inp.index, 0) for p in batch]
+        if any(targets):
+            exact = _ExactLengths(torch.tensor(targets, device=dev), prompt_length, self._eos_id)
+            kwargs["logits_processor"].append(exact)
         with torch.inference_mode():
             sequences = self.model.generate(
                 input_ids=input_ids, attention_mask=attention, inputs_embeds=embeds, **kwargs
@@ -692,7 +720,6 @@ class BatchedVisionEngine(Engine):
     ) -> _Failure | None:
         """One continuous run over ``pages``; finished pages go into ``results`` even when
         the run fails later, and the exception dies with this frame."""
-        from .continuous import ContinuousBatcher, SlotRequest, SlotResult
 
         by_order = {p.order: p for p in pages}
         dev = self.plan.device
@@ -725,7 +752,8 @@ class BatchedVisionEngine(Engine):
         for prep in pages:
             length = 0 if prep.input_ids is None else len(prep.input_ids)
             budget = self._new_token_budget(settings.max_new_tokens, length)
-            requests.append(SlotRequest(prep.order, length, budget))
+            exact = min(self.exact_lengths.get(prep.inp.index, 0), budget)
+            requests.append(SlotRequest(prep.order, length, budget, exact))
         finished: dict[int, SlotResult] = {}
         started = time.perf_counter()
         try:
