@@ -27,6 +27,15 @@ takes ``plan`` for the batch the memory plan chooses. ``--jsonl PATH`` appends e
 JSON line the moment it is measured; ``--deadline S`` skips rows that would start after S
 seconds (device runs with a fixed budget). The engine folds SAM's attention on the model it is
 given, so after the warm-up both paths run the folded attention.
+
+``--lengths realistic`` gives every page its own output length instead of a fixed one, drawn
+(seeded) from a log-normal with median ``--new-tokens`` (default 800 at real size), 90th
+percentile 2.5x the median (2,000) and a cap of 5.12x (4,096): the spread issue #15 gives for
+real DeepSeek-OCR pages (100 to ~4,000 tokens per page; the figures are the issue's, not
+measured here). Each page then ends exactly there (``exact_lengths``), so a static batch runs
+until its longest page ends, as it would on real pages. ``--schedulers static,continuous``
+runs each batch size with both schedulers; the rows add the mean slot occupancy of the
+continuous ones.
 ``--params-only`` builds the model on the ``meta`` device (shapes only, no memory) and prints
 its parameter count.
 """
@@ -35,7 +44,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
+import random
 import sys
 import time
 from collections.abc import Callable
@@ -90,6 +101,8 @@ class Result:
     decode_steps: int = 0
     plan_gib: float | None = None
     plan_line: str = ""
+    scheduler: str = "static"
+    occupancy: float | None = None
 
     @property
     def vision_prefill_ms(self) -> float:
@@ -176,25 +189,43 @@ def one_page_loop(bench: BenchModel, inputs: list[PageInput], new_tokens: int, m
     )
 
 
+def realistic_lengths(pages: int, median: int, seed: int = 0) -> dict[int, int]:
+    """Per page, a generated-token count from a log-normal with the given median, its 90th
+    percentile at 2.5x the median and a cap of 5.12x (see the module docstring)."""
+    rng = random.Random(seed)
+    sigma = math.log(2.5) / 1.2816  # z of the 90th percentile
+    cap = int(5.12 * median)
+    return {
+        i: max(2, min(cap, round(rng.lognormvariate(math.log(median), sigma))))
+        for i in range(pages)
+    }
+
+
 def batched(
     bench: BenchModel,
     inputs: list[PageInput],
     new_tokens: int,
     mode: str,
     batch_size: int | None,
+    scheduler: str = "static",
+    lengths: dict[int, int] | None = None,
 ) -> Result:
-    """The engine over ``inputs``; ``batch_size=None``: the memory plan's choice."""
+    """The engine over ``inputs``; ``batch_size=None``: the memory plan's choice; ``lengths``:
+    each page's exact output length (else every page makes ``new_tokens``)."""
     device = bench.model.device
     _reset_peak(device)
     weights = _allocated(device)
+    budget = max(lengths.values()) if lengths else new_tokens
     engine = bench.engine_cls(
         bench.model,
         processor=bench.processor,
         mode=mode,
         batch_size=batch_size,
-        max_new_tokens=new_tokens,
-        min_new_tokens=new_tokens,
-        retry_truncated=False,  # fixed-length outputs never end in EOS: no retries
+        max_new_tokens=budget,
+        min_new_tokens=None if lengths else new_tokens,
+        exact_lengths=lengths,
+        scheduler=scheduler,
+        retry_truncated=False,  # forced lengths: no retries
     )
     timer = _Timer(bench.model, device)
     start = time.perf_counter()
@@ -208,8 +239,13 @@ def batched(
     s = engine.stats
     peak = _peak(device)
     plan = engine.memory_plan
+    occupancy = None
+    batcher = getattr(engine, "_last_batcher", None)
+    if scheduler == "continuous" and batcher is not None and batcher.active_history:
+        occupancy = sum(batcher.active_history) / len(batcher.active_history) / engine.batch_size
+    label = "continuous" if scheduler == "continuous" else "batched"
     return Result(
-        f"batched, batch {engine.batch_size}" + ("" if batch_size else " (plan)"),
+        f"{label}, batch {engine.batch_size}" + ("" if batch_size else " (plan)"),
         seconds,
         pages,
         s.generated_tokens,
@@ -225,6 +261,8 @@ def batched(
         decode_steps=s.decode_steps,
         plan_gib=None if plan is None else plan.planned_peak / 2**30,
         plan_line="" if plan is None else plan.describe(),
+        scheduler=scheduler,
+        occupancy=occupancy,
     )
 
 
@@ -235,9 +273,10 @@ def _gib(value: float | None) -> str:
 def table(results: list[Result]) -> str:
     base = results[0].pages / results[0].seconds
     rows = [
-        "| run | pages | seconds | pages/s | tokens/s | vs loop | busy | preprocess s/page "
-        "| waited s | vision+prefill ms/page | decode step ms | peak GiB | plan GiB | failed |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| run | pages | seconds | pages/s | tokens/s | vs first | busy | preprocess s/page "
+        "| waited s | vision+prefill ms/page | decode step ms | slots busy | peak GiB | plan GiB "
+        "| failed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         pps = r.pages / r.seconds
@@ -249,7 +288,8 @@ def table(results: list[Result]) -> str:
         )
         rows.append(
             f"| {r.name} | {r.pages} | {r.seconds:.1f} | {pps:.2f} | {r.tokens / r.seconds:.0f} "
-            f"| {pps / base:.2f}x | {r.busy:.0%} | {stages} | {_gib(r.peak_gib)} "
+            f"| {pps / base:.2f}x | {r.busy:.0%} | {stages} "
+            f"| {'-' if r.occupancy is None else f'{r.occupancy:.0%}'} | {_gib(r.peak_gib)} "
             f"| {_gib(r.plan_gib)} | {r.failed} |"
         )
     return "\n".join(rows)
@@ -283,6 +323,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "1,8,16,32 real)",
     )
     ap.add_argument("--no-loop", action="store_true", help="skip the one-page loop row")
+    ap.add_argument(
+        "--lengths",
+        choices=["fixed", "realistic"],
+        default="fixed",
+        help="fixed: every page makes --new-tokens; realistic: per-page lengths, median "
+        "--new-tokens (see above)",
+    )
+    ap.add_argument("--schedulers", default="static", help="comma-separated: static, continuous")
     ap.add_argument("--jsonl", default=None, help="append each row to this file as it is measured")
     ap.add_argument("--deadline", type=float, default=None, help="seconds; later rows are skipped")
     ap.add_argument("--mode", default=None, help="default: the engine's (gundam; deepocr gundam-6)")
@@ -318,7 +366,10 @@ def run_benchmark(args: argparse.Namespace) -> list[Result]:
     if real and plan.device.type == "cpu":
         print("note: --size real on a CPU is very slow; use a CUDA GPU", file=sys.stderr)
     pages = args.pages or (64 if real else 8)
-    new_tokens = args.new_tokens or (1000 if real else 16)
+    realistic = args.lengths == "realistic"
+    new_tokens = args.new_tokens or ((800 if realistic else 1000) if real else 16)
+    lengths = realistic_lengths(pages, new_tokens) if realistic else None
+    schedulers = args.schedulers.split(",")
     spec = args.batch_sizes or ("1,8,16,32" if real else "1,2,4,8")
     sizes: list[int | None] = [None if b == "plan" else int(b) for b in spec.split(",")]
     torch.manual_seed(0)
@@ -333,8 +384,14 @@ def run_benchmark(args: argparse.Namespace) -> list[Result]:
     )
     print(
         f"device: {device_name} | dtype {plan.dtype} | {params_line(bench, args.size)}, random "
-        f"weights, built in {built:.1f} s | mode {mode} | {pages} pages x {new_tokens} new tokens "
-        f"| torch {torch.__version__}"
+        f"weights, built in {built:.1f} s | mode {mode} | {pages} pages x "
+        + (
+            f"realistic lengths (median {new_tokens}, mean "
+            f"{sum(lengths.values()) / len(lengths):.0f}, max {max(lengths.values())}) "
+            if lengths
+            else f"{new_tokens} new tokens "
+        )
+        + f"| torch {torch.__version__}"
     )
     with open_source(make_pdf(pages), name="benchmark.pdf") as src:
         inputs = page_inputs(src, pages)
@@ -344,7 +401,11 @@ def run_benchmark(args: argparse.Namespace) -> list[Result]:
         runs: list[Callable[[], Result]] = []
         if not args.no_loop:
             runs.append(partial(one_page_loop, bench, inputs, new_tokens, mode))
-        runs += [partial(batched, bench, inputs, new_tokens, mode, b) for b in sizes]
+        runs += [
+            partial(batched, bench, inputs, new_tokens, mode, b, sched, lengths)
+            for b in sizes
+            for sched in schedulers
+        ]
         results = []
         for run in runs:
             if args.deadline is not None and time.perf_counter() - start > args.deadline:

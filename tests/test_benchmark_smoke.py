@@ -132,3 +132,38 @@ def test_batched_rows_carry_the_stage_breakdown_and_stream_as_jsonl(
     assert lines[1]["batch"] == 2 and lines[1]["pages_per_s"] > 0
     out = capsys.readouterr().out
     assert "| vision+prefill ms/page |" in out and "| failed |" in out
+
+
+def test_realistic_lengths_run_through_both_schedulers(
+    bench: ModuleType, one_thread: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lengths = bench.realistic_lengths(400, 800, seed=0)
+    values = sorted(lengths.values())
+    # Median ~800, 90th percentile ~2000, capped at 4096 (the real-page spread).
+    assert 650 < values[200] < 950 and 1600 < values[360] < 2500 and values[-1] <= 4096
+    assert lengths == bench.realistic_lengths(400, 800, seed=0)  # seeded
+    args = bench.parse_args(
+        [
+            "--size",
+            "tiny",
+            "--device",
+            "cpu",
+            "--pages",
+            "5",
+            "--new-tokens",
+            "6",
+            "--lengths",
+            "realistic",
+            "--batch-sizes",
+            "2",
+            "--schedulers",
+            "static,continuous",
+            "--no-loop",
+        ]
+    )
+    static, cont = bench.run_benchmark(args)
+    wanted = sum(bench.realistic_lengths(5, 6).values())
+    assert static.tokens == cont.tokens == wanted  # every page ended at its own length
+    assert cont.scheduler == "continuous" and 0 < (cont.occupancy or 0) <= 1
+    assert static.occupancy is None
+    assert "| continuous, batch 2 |" in capsys.readouterr().out
