@@ -239,10 +239,7 @@ def batched(
     s = engine.stats
     peak = _peak(device)
     plan = engine.memory_plan
-    occupancy = None
-    batcher = getattr(engine, "_last_batcher", None)
-    if scheduler == "continuous" and batcher is not None and batcher.active_history:
-        occupancy = sum(batcher.active_history) / len(batcher.active_history) / engine.batch_size
+    occupancy = s.slot_steps_busy / s.slot_steps if s.slot_steps else None
     label = "continuous" if scheduler == "continuous" else "batched"
     return Result(
         f"{label}, batch {engine.batch_size}" + ("" if batch_size else " (plan)"),

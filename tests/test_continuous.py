@@ -123,10 +123,11 @@ def test_refilled_slots_equal_one_page_at_a_time(name: str, folders: dict[str, P
     lengths = [p.metadata["generated_tokens"] for p in many]
     # Pages of very different lengths shared the slots, and ended pages' slots were refilled.
     assert max(lengths) >= 3 * min(lengths) and any(p.metadata["eos"] for p in many)
-    batcher = cont._last_batcher
-    assert batcher.refills >= len(SIZES) - 3
-    assert max(batcher.active_history) == 3
-    assert cont.stats.decode_steps < sum(lengths)  # slots decoded side by side
+    stats = cont.stats
+    assert stats.slot_refills >= len(SIZES) - 3
+    assert stats.slot_steps == 3 * stats.decode_steps and stats.slot_steps_busy > 0
+    assert stats.slot_steps_busy <= stats.slot_steps and stats.graph_replays == 0  # CPU: eager
+    assert stats.decode_steps < sum(lengths)  # slots decoded side by side
 
 
 @pytest.mark.parametrize("name", ["deepseek-ocr"])
@@ -202,4 +203,18 @@ def test_exact_lengths_hold_in_both_schedulers(name: str, folders: dict[str, Pat
         assert [p.metadata["generated_tokens"] for p in pages] == [targets[i] for i in range(7)]
         assert all(p.metadata["eos"] for p in pages), [(p.status, p.error) for p in pages]
     assert [p.raw_output for p in a] == [p.raw_output for p in b]
-    assert cont._last_batcher.refills > 0
+    assert cont.stats.slot_refills > 0
+
+
+def test_slot_workspace_is_kept_between_windows(folders: dict[str, Path]) -> None:
+    engine = _engine(
+        "deepseek-ocr-2", folders, batch_size=2, scheduler="continuous", bucket_window=3
+    )
+    first = list(engine.run(_pages()[:3]))
+    workspace = engine._workspace
+    assert workspace is not None and workspace.cache.slots == 2
+    # The cache holds the mode's largest page and the token budget, whatever the window held.
+    assert workspace.cache.cells >= engine._page_shape().prompt_tokens + BUDGET - 1
+    second = list(engine.run(_pages()[3:]))  # two more windows, the same cache
+    assert engine._workspace is workspace
+    assert len(first) + len(second) == len(SIZES)

@@ -19,6 +19,7 @@ step; a slot that ended in between stays masked out of the output until then.
 from __future__ import annotations
 
 import inspect
+import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -30,7 +31,17 @@ from transformers import DynamicCache
 
 from .hf_guard import NoRepeatNGramWindowProcessor
 
-__all__ = ["ContinuousBatcher", "SlotCache", "SlotRequest", "SlotResult", "force_lengths"]
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "ContinuousBatcher",
+    "DecodeStep",
+    "SlotCache",
+    "SlotRequest",
+    "SlotResult",
+    "SlotWorkspace",
+    "force_lengths",
+]
 
 
 def force_lengths(
@@ -78,8 +89,9 @@ class SlotCache:
         self._write = torch.zeros(slots, dtype=torch.long, device=like.device)
 
     def set_write_cells(self, cells: torch.Tensor) -> None:
-        """The cell each row's (single) new token is written to at the next forward."""
-        self._write = cells
+        """The cell each row's (single) new token is written to at the next forward (copied
+        into a fixed buffer: a captured CUDA graph reads it from there)."""
+        self._write.copy_(cells)
 
     def _ensure(self, layer: int, key: torch.Tensor, value: torch.Tensor) -> None:
         if self.keys[layer] is None:
@@ -138,6 +150,86 @@ class SlotResult:
     steps: int
 
 
+class DecodeStep:
+    """The decode forward of all slots on fixed input buffers, so that on CUDA it can run as
+    one captured CUDA graph (a decode step is ~1,000 small kernels whose launches, not the GPU,
+    set its time). Elsewhere, or when capture fails, the same buffers feed an eager forward.
+
+    Args:
+        model: the engine's model.
+        cache: the slots' KV cache (its tensors must exist before capture: a prefill makes them).
+        cache_kw: the forward's name for the cache (``cache`` or ``past_key_values``).
+        use_graph: capture and replay a CUDA graph (only on a CUDA device).
+    """
+
+    def __init__(self, model: Any, cache: SlotCache, cache_kw: str, *, use_graph: bool) -> None:
+        device = cache._like.device
+        self.model = model
+        self.cache = cache
+        self.cache_kw = cache_kw
+        self.use_graph = use_graph and device.type == "cuda"
+        self.tokens = torch.zeros(cache.slots, 1, dtype=torch.long, device=device)
+        self.positions = torch.zeros(cache.slots, 1, dtype=torch.long, device=device)
+        self.mask = torch.zeros(cache.slots, 1, 1, cache.cells, dtype=torch.bool, device=device)
+        self.graph: Any = None
+        self.logits: torch.Tensor | None = None
+        self.captured = False
+
+    def _forward(self) -> torch.Tensor:
+        out = self.model(
+            input_ids=self.tokens,
+            attention_mask=self.mask,
+            position_ids=self.positions,
+            use_cache=True,
+            logits_to_keep=1,
+            **{self.cache_kw: self.cache},
+        )
+        return out.logits[:, -1]
+
+    def __call__(self, tokens: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor) -> Any:
+        """Last-position logits ``[slots, vocab]`` for this step's inputs."""
+        self.tokens.copy_(tokens[:, None])
+        self.positions.copy_(positions[:, None])
+        self.mask.copy_(mask[:, None, None, :])
+        if not self.use_graph:
+            return self._forward()
+        if self.graph is None:
+            self._capture()
+        if self.graph is None:  # capture failed: eager from now on
+            return self._forward()
+        self.graph.replay()
+        return self.logits
+
+    def _capture(self) -> None:
+        """Warm up on a side stream, then capture; a failure leaves the eager path in place.
+        Repeating the step is harmless: it rewrites the same cells with the same keys."""
+        try:
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream):
+                for _ in range(2):
+                    self._forward()
+            torch.cuda.current_stream().wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self.logits = self._forward()
+            self.graph = graph
+            self.captured = True
+        except Exception as exc:  # an op the graph cannot hold: keep going eagerly
+            log.warning("decode step not captured as a CUDA graph (%s); running it eagerly", exc)
+            self.use_graph = False
+            self.graph = None
+
+
+@dataclass
+class SlotWorkspace:
+    """A slots' cache and its decode step, kept by the engine between runs of the same shape
+    (a captured graph is only worth its capture if it is replayed many times)."""
+
+    cache: SlotCache
+    step: DecodeStep
+
+
 #: ``prefill(requests) -> (input_ids, attention_mask, inputs_embeds)`` on the device, left padded.
 PrefillInputs = Callable[[list[SlotRequest]], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 
@@ -157,6 +249,9 @@ class ContinuousBatcher:
         min_new_tokens: end-of-sequence is banned before this many new tokens (benchmarks).
         sync_every: decode steps between the host's reads of the slots' state.
         on_step: called after every decode step (tests watch refills with it).
+        cells: KV cells per slot (default: the longest request's prompt + budget).
+        cuda_graphs: run the decode step as a captured CUDA graph on a CUDA device.
+        workspace: a workspace of an earlier run to reuse when its shape fits.
     """
 
     def __init__(
@@ -173,6 +268,9 @@ class ContinuousBatcher:
         min_new_tokens: int | None = None,
         sync_every: int = 8,
         on_step: Callable[[ContinuousBatcher], None] | None = None,
+        cells: int | None = None,
+        cuda_graphs: bool = True,
+        workspace: SlotWorkspace | None = None,
     ) -> None:
         self.model = model
         self.prefill_inputs = prefill_inputs
@@ -186,11 +284,15 @@ class ContinuousBatcher:
         self.min_new_tokens = min_new_tokens or 0
         self.sync_every = max(1, sync_every)
         self.on_step = on_step
+        self.cells = cells
+        self.cuda_graphs = cuda_graphs
+        self.workspace = workspace
         params = inspect.signature(model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self.refills = 0
         """Pages that took a slot another page had left during the run."""
         self.decode_steps = 0
+        self.graph_replays = 0
         self.prefill_s = 0.0
         """Wall seconds in prefills (the prompt inputs, vision included, and the forward)."""
         self.active_history: list[int] = []
@@ -213,9 +315,16 @@ class ContinuousBatcher:
             return results
         queue = deque(requests)
         device = self.model.device
-        cells = max(r.prompt_length + r.budget for r in requests)
-        slots = min(self.slots, len(requests))
-        cache = SlotCache(self._text_layers(), slots, cells, torch.empty(0, device=device))
+        cells = max([self.cells or 0, *(r.prompt_length + r.budget for r in requests)])
+        slots = self.slots
+        ws = self.workspace
+        if ws is None or ws.cache.slots != slots or ws.cache.cells < cells:
+            like = torch.empty(0, device=device)
+            cache = SlotCache(self._text_layers(), slots, cells, like)
+            ws = SlotWorkspace(cache, DecodeStep(self.model, cache, self._cache_kw,
+                                                 use_graph=self.cuda_graphs))  # fmt: skip
+            self.workspace = ws
+        cache, cells = ws.cache, ws.cache.cells
         fill = -(torch.arange(self.window, device=device) + 1)  # distinct: never an n-gram
         state = _Slots(slots, cells, self.window, device, fill)
         owner: list[SlotRequest | None] = [None] * slots
@@ -234,7 +343,7 @@ class ContinuousBatcher:
                     break
                 for _ in range(self.sync_every):
                     self.active_history.append(sum(o is not None for o in owner))
-                    self._step(cache, state)
+                    self._step(ws.step, state)
                 # The host's one read per sync_every steps: which slots have ended.
                 done = state.done.tolist()
                 for slot, held in enumerate(owner):
@@ -293,23 +402,16 @@ class ContinuousBatcher:
         token = logits.argmax(dim=-1)
         state.push(rows, token, fired, self.eos_id)
 
-    def _step(self, cache: SlotCache, state: _Slots) -> None:
+    def _step(self, step: DecodeStep, state: _Slots) -> None:
         """One decode step for every slot: each feeds its last token at its own position."""
         live = ~state.done
         cell = state.filled  # the new token's cell = its position
-        cache.set_write_cells(cell)
+        step.cache.set_write_cells(cell)
         visible = state.cell_index[None, :] <= cell[:, None]  # [slots, cells]
-        out = self.model(
-            input_ids=torch.where(live, state.last, self.pad_id)[:, None],
-            attention_mask=visible[:, None, None, :],
-            position_ids=cell[:, None],
-            use_cache=True,
-            logits_to_keep=1,
-            **{self._cache_kw: cache},
-        )
+        logits = step(torch.where(live, state.last, self.pad_id), cell, visible)
+        self.graph_replays += step.graph is not None
         state.filled = torch.where(live, cell + 1, cell)
-        all_rows = state.all_rows
-        self._choose(out.logits[:, -1].float(), all_rows, state)
+        self._choose(logits.float(), state.all_rows, state)
         self.decode_steps += 1
         if self.on_step is not None:
             self.on_step(self)

@@ -53,7 +53,13 @@ from ..document import Page, PageStatus
 from ..errors import EngineError
 from ..models.sam_attention import fold_sam_attention, is_folded
 from .base import Engine, PageInput, Task, prompt_for
-from .continuous import ContinuousBatcher, SlotRequest, SlotResult, force_lengths
+from .continuous import (
+    ContinuousBatcher,
+    SlotRequest,
+    SlotResult,
+    SlotWorkspace,
+    force_lengths,
+)
 from .hf_guard import GuardSettings, NoRepeatNGramWindowProcessor, whitelist_ids
 from .hf_loading import DevicePlan, folder_fingerprint, plan_device, resolve_model_dir
 from .memory_plan import GIB, MemoryPlan, PageShape, plan_memory, text_shape, vision_shape
@@ -120,6 +126,14 @@ class EngineStats:
     guard_fired: int = 0
     vision_forwards: int = 0
     decode_steps: int = 0
+    slot_refills: int = 0
+    """Continuous batching: pages that took a slot another page had left."""
+    slot_steps: int = 0
+    """Continuous batching: slot-steps run (decode steps x slots)."""
+    slot_steps_busy: int = 0
+    """Continuous batching: slot-steps that held a page (occupancy = busy / slot_steps)."""
+    graph_replays: int = 0
+    """Continuous batching: decode steps replayed from a captured CUDA graph."""
     preprocess_s: float = 0.0
     wait_s: float = 0.0
     vision_s: float = 0.0
@@ -212,6 +226,8 @@ class BatchedVisionEngine(Engine):
             (:mod:`.continuous`: ``batch_size`` decode slots, refilled as pages end; needs an
             SDPA or eager decoder, not flash-attention).
         sync_every: with ``"continuous"``, decode steps between the host's reads of the slots.
+        cuda_graphs: with ``"continuous"`` on CUDA, replay the decode step as a captured CUDA
+            graph (falls back to eager, with a warning, where capture fails).
         exact_lengths: benchmarks only: page index -> the exact number of tokens the page
             generates (end-of-sequence included), for realistic lengths on random weights.
         query: what to find for ``Task.LOCATE``.
@@ -246,6 +262,7 @@ class BatchedVisionEngine(Engine):
         memory_limit_gb: float | None = None,
         scheduler: str = "static",
         sync_every: int = 8,
+        cuda_graphs: bool = True,
         exact_lengths: Mapping[int, int] | None = None,
         query: str | None = None,
         revision: str | None = None,
@@ -268,6 +285,8 @@ class BatchedVisionEngine(Engine):
             raise EngineError("sync_every must be at least 1")
         self.scheduler = scheduler
         self.sync_every = sync_every
+        self.cuda_graphs = cuda_graphs
+        self._workspace: SlotWorkspace | None = None  # the slots' cache (and graph) across runs
         self.exact_lengths = dict(exact_lengths or {})
         self.plan: DevicePlan = plan_device(device, dtype, attn_implementation)
         if isinstance(model, torch.nn.Module):
@@ -492,6 +511,10 @@ class BatchedVisionEngine(Engine):
                 p for p in ready if outputs[p.order].error is None and not outputs[p.order].eos
             ]
             stricter = self.guard.stricter()
+            if again and self._workspace is not None:
+                # The slots' cache would take the memory the retries' generate plans for.
+                self._workspace = None
+                self._release_memory()
             for batch in self._buckets(again):
                 log.info("retrying %d page(s) without end-of-sequence", len(batch))
                 for order, out in self._generate_safe(batch, stricter).items():
@@ -746,8 +769,10 @@ class BatchedVisionEngine(Engine):
             whitelist=sorted(self._whitelist),
             min_new_tokens=self.min_new_tokens,
             sync_every=self.sync_every,
+            cells=self._page_cells(settings),
+            cuda_graphs=self.cuda_graphs,
+            workspace=self._workspace,
         )
-        self._last_batcher = batcher
         requests = []
         for prep in pages:
             length = 0 if prep.input_ids is None else len(prep.input_ids)
@@ -762,10 +787,19 @@ class BatchedVisionEngine(Engine):
         except Exception as exc:
             failure = _Failure(_is_oom(exc), f"{type(exc).__name__}: {exc}")
         elapsed = time.perf_counter() - started
+        # Keep the slots' cache (and captured graph) for the next window, unless this run failed:
+        # then its memory is what the retry needs back.
+        self._workspace = batcher.workspace if failure is None else None
+        if failure is not None:
+            batcher.workspace = None
         self.stats.vision_s += vision
         self.stats.prefill_s += batcher.prefill_s - vision
         self.stats.decode_s += elapsed - batcher.prefill_s
         self.stats.decode_steps += batcher.decode_steps
+        self.stats.slot_refills += batcher.refills
+        self.stats.slot_steps += batcher.decode_steps * slots
+        self.stats.slot_steps_busy += sum(batcher.active_history)
+        self.stats.graph_replays += batcher.graph_replays
         self.stats.generate_calls += 1
         share = elapsed / max(1, len(finished))
         for order, res in finished.items():
@@ -775,6 +809,13 @@ class BatchedVisionEngine(Engine):
             self.stats.guard_fired += res.guard_fired
             results[order] = out
         return failure
+
+    def _page_cells(self, settings: GuardSettings) -> int:
+        """KV cells a slot needs for the mode's largest page and its token budget."""
+        page = self._page_shape()
+        return page.prompt_tokens + self._new_token_budget(
+            settings.max_new_tokens, page.prompt_tokens
+        )
 
     def _max_positions(self) -> int | None:
         """The decoder's trained context length, when its config states one."""
