@@ -184,6 +184,11 @@ def test_bad_scheduler_options_are_engine_errors(folders: dict[str, Path]) -> No
         _engine("deepseek-ocr-2", folders, scheduler="dynamic")
     with pytest.raises(EngineError, match="sync_every"):
         _engine("deepseek-ocr-2", folders, scheduler="continuous", sync_every=0)
+    engine = _engine("deepseek-ocr-2", folders)
+    assert engine._decoder_attention() == "sdpa"
+    engine.model.config.text_config._attn_implementation = "flash_attention_2"
+    with pytest.raises(EngineError, match="flash"):
+        type(engine)(engine.model, processor=engine.processor, scheduler="continuous", batch_size=2)
 
 
 @pytest.mark.parametrize("name", ["deepseek-ocr-2", "deepocr"])

@@ -320,6 +320,12 @@ class BatchedVisionEngine(Engine):
             i for i in (self._pad_id, self.tokenizer.bos_token_id) if i is not None
         } - {self._eos_id}
         self._whitelist = whitelist_ids(self.tokenizer)
+        if scheduler == "continuous" and "flash" in self._decoder_attention():
+            raise EngineError(
+                "scheduler='continuous' needs an SDPA or eager decoder (its slots use a 4-D "
+                "attention mask that flash-attention does not take): pass "
+                "attn_implementation='sdpa'"
+            )
         self.memory_plan: MemoryPlan | None = self._plan_memory(memory_limit_gb)
         planned = self.memory_plan
         self.batch_size = batch_size or (planned.batch_size if planned else _CPU_BATCH)
@@ -387,6 +393,16 @@ class BatchedVisionEngine(Engine):
         ``[heads, L, L]`` bias per view); True when every SAM attention layer runs folded."""
         fold_sam_attention(self.model)
         return is_folded(self.model)
+
+    def _decoder_attention(self) -> str:
+        """The attention implementation the text decoder runs with."""
+        config = self.model.config
+        text = getattr(config, "text_config", None) or getattr(config, "llm_config", None)
+        for cfg in (text, config):
+            value = getattr(cfg, "_attn_implementation", None)
+            if isinstance(value, str):
+                return value
+        return "sdpa"
 
     def _free_device_memory(self, limit_gb: float | None) -> int | None:
         """Bytes the plan may use: ``limit_gb`` when given, else what CUDA reports free (plus
