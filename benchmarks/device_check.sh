@@ -8,10 +8,11 @@
 # It installs what that machine lacks from ./.whl (transformers as tested here, PyMuPDF), then runs
 # each stage under its own deadline so a slow stage cannot take the others' results with it, and
 # writes every figure to $OUT the moment it exists: rows.jsonl (one JSON line per benchmark row),
-# log.txt (everything printed), sam_attention.txt, env.txt. Total: under 8 minutes.
+# log.txt (everything printed), sam_attention.txt, preprocess.txt, env.txt. Total: under 8 minutes.
 #
 # Rows (random weights at real size, bf16, letter pages at 144 dpi in each model's default mode):
 #   sam_attention  folded vs dense SAM attention per view: peak memory, time, max abs difference
+#   preprocess     the OCR-2 processor's pages/s on that machine's CPU with 1, 4, 8 threads
 #   ocr2-64tok     DeepSeek-OCR-2, 256 pages x 64 new tokens at batch 64, 128, 256: vision + prefill
 #                  per page, failed pages, peak memory beyond the weights vs the memory plan
 #   ocr2-384tok    DeepSeek-OCR-2, 64 pages x 384 new tokens at batch 64 and the plan's batch:
@@ -57,10 +58,14 @@ stage() {  # stage NAME SECONDS ARGS...: one benchmark process under a hard limi
 echo "== sam_attention" | tee -a "$OUT/log.txt"
 timeout 40 "$PY" benchmarks/sam_attention.py --device "${DEVICE:-cuda}" --views 8 2>&1 | tee "$OUT/sam_attention.txt"
 
-stage ocr2-64tok 120 --model deepseek-ocr-2 --pages 256 --new-tokens 64 --batch-sizes 64,128,256
+echo "== preprocess" | tee -a "$OUT/log.txt"
+timeout 20 "$PY" benchmarks/preprocess_speed.py --models deepseek-ocr-2 --pages 16 --threads 1,4,8 \
+    2>&1 | grep --line-buffered -v Warn | tee "$OUT/preprocess.txt"
+
+stage ocr2-64tok 110 --model deepseek-ocr-2 --pages 256 --new-tokens 64 --batch-sizes 64,128,256
 stage ocr2-384tok 70 --model deepseek-ocr-2 --pages 64 --new-tokens 384 --batch-sizes 64,plan
 stage ocr2-realistic 110 --model deepseek-ocr-2 --pages 128 --new-tokens 200 --lengths realistic \
     --batch-sizes 64 --schedulers continuous,static
 stage v1 60 --model deepseek-ocr --pages 128 --new-tokens 64 --batch-sizes 64,128,plan
-stage deepocr 70 --model deepocr --pages 128 --new-tokens 64 --batch-sizes 64,128,plan
+stage deepocr 65 --model deepocr --pages 128 --new-tokens 64 --batch-sizes 64,128,plan
 echo "done: $(wc -l < "$OUT/rows.jsonl" 2>/dev/null || echo 0) rows in $OUT/rows.jsonl" | tee -a "$OUT/log.txt"

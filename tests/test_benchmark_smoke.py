@@ -167,3 +167,21 @@ def test_realistic_lengths_run_through_both_schedulers(
     assert cont.scheduler == "continuous" and 0 < (cont.occupancy or 0) <= 1
     assert static.occupancy is None
     assert "| continuous, batch 2 |" in capsys.readouterr().out
+
+
+def test_preprocess_benchmark_measures_each_thread_count(
+    one_thread: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = importlib.util.spec_from_file_location(
+        "preprocess_speed", SCRIPT.parent / "preprocess_speed.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    rows = module.run_benchmark(
+        module.parse_args(["--models", "deepseek-ocr", "--pages", "2", "--threads", "1,2"])
+    )
+    assert [(name, t) for name, t, _ in rows] == [("deepseek-ocr", 1), ("deepseek-ocr", 2)]
+    assert all(rate > 0 for _, _, rate in rows)
+    assert "| deepseek-ocr | 2 |" in capsys.readouterr().out
