@@ -80,6 +80,30 @@ def wrap_generate(engine: Any, before: Callable[[dict[str, Any]], None]) -> list
     return calls
 
 
+def save_tiny_family(factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Tiny random checkpoints of the three in-process model families, by engine name."""
+    import tiny_ocr2
+    import tiny_v1
+
+    return {
+        "deepseek-ocr-2": tiny_ocr2.save_tiny_model(factory.mktemp("tiny-ocr2")),
+        "deepseek-ocr": tiny_v1.save_tiny_v1(factory.mktemp("tiny-v1")),
+        "deepocr": tiny_v1.save_tiny_deepocr(factory.mktemp("tiny-deepocr")),
+    }
+
+
+def family_engine(name: str, folders: dict[str, Any], **options: Any) -> Any:
+    """The engine ``name`` on its tiny checkpoint, on the CPU, without retries by default."""
+    from deepocr_loaders.engines import get_engine
+    from deepocr_loaders.engines.hf_batched import BatchedVisionEngine
+
+    options.setdefault("retry_truncated", False)
+    options.setdefault("device", "cpu")
+    engine = get_engine(name, model=str(folders[name]), local_files_only=True, **options)
+    assert isinstance(engine, BatchedVisionEngine)
+    return engine
+
+
 def wrap_image_features(engine: Any) -> list[dict[str, Any]]:
     """Record the pixel inputs of every vision forward the engine makes."""
     calls: list[dict[str, Any]] = []

@@ -16,14 +16,19 @@ SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "ocr2_throughpu
 MODELS = ["deepseek-ocr-2", "deepseek-ocr", "deepocr"]
 
 
-@pytest.fixture(scope="module")
-def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ocr2_throughput", SCRIPT)
+def load_script(name: str, module_name: str | None = None) -> ModuleType:
+    """Import ``benchmarks/<name>.py`` as a module (the scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(module_name or name, SCRIPT.parent / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up by name
     spec.loader.exec_module(module)  # puts benchmarks/ on sys.path for model_configs
     return module
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    return load_script("ocr2_throughput")
 
 
 @pytest.fixture()
@@ -79,17 +84,9 @@ def test_real_size_configs_build_on_meta(
     assert len(built.processor.tokenizer) == built.model.get_output_embeddings().out_features
 
 
-SAM_SCRIPT = SCRIPT.parent / "sam_attention.py"
-
-
 @pytest.fixture(scope="module")
 def sam_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("sam_attention_bench", SAM_SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+    return load_script("sam_attention", "sam_attention_bench")
 
 
 def test_sam_attention_benchmark_prints_a_row_per_case(
@@ -172,13 +169,7 @@ def test_realistic_lengths_run_through_both_schedulers(
 def test_preprocess_benchmark_measures_each_thread_count(
     one_thread: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = importlib.util.spec_from_file_location(
-        "preprocess_speed", SCRIPT.parent / "preprocess_speed.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = load_script("preprocess_speed")
     rows = module.run_benchmark(
         module.parse_args(["--models", "deepseek-ocr", "--pages", "2", "--threads", "1,2"])
     )

@@ -16,11 +16,11 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-import tiny_ocr2  # noqa: E402
-import tiny_v1  # noqa: E402
 from engine_pages import (  # noqa: E402
+    family_engine,
     hub_offline,  # noqa: F401 (autouse fixture)
     make_pages,
+    save_tiny_family,
     wrap_generate,
     wrap_image_features,
 )
@@ -48,19 +48,12 @@ SIZES = [(1400, 600), (600, 400), (600, 1400), (500, 500)]
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return {
-        "deepseek-ocr-2": tiny_ocr2.save_tiny_model(tmp_path_factory.mktemp("tiny-ocr2")),
-        "deepseek-ocr": tiny_v1.save_tiny_v1(tmp_path_factory.mktemp("tiny-v1")),
-        "deepocr": tiny_v1.save_tiny_deepocr(tmp_path_factory.mktemp("tiny-deepocr")),
-    }
+    return save_tiny_family(tmp_path_factory)
 
 
 def _engine(name: str, folders: dict[str, Path], **options: Any) -> BatchedVisionEngine:
     options.setdefault("max_new_tokens", 6)
-    options.setdefault("retry_truncated", False)
-    options.setdefault("device", "cpu")
-    engine = get_engine(name, model=str(folders[name]), local_files_only=True, **options)
-    assert isinstance(engine, BatchedVisionEngine)
+    engine: BatchedVisionEngine = family_engine(name, folders, **options)
     return engine
 
 

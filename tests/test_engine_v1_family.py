@@ -22,15 +22,16 @@ tiny_v1 = pytest.importorskip("tiny_v1")
 from engine_pages import (  # noqa: E402
     BrokenSource,
     crafted_generate,
+    family_engine,
     hub_offline,  # noqa: F401 (autouse fixture)
     make_pages,
+    save_tiny_family,
     wrap_generate,
     wrap_image_features,
 )
 
 import deepocr_loaders as dl  # noqa: E402
 from deepocr_loaders import PageStatus  # noqa: E402
-from deepocr_loaders.engines import get_engine  # noqa: E402
 from deepocr_loaders.engines.base import PageInput  # noqa: E402
 from deepocr_loaders.engines.hf_batched import BatchedVisionEngine  # noqa: E402
 from deepocr_loaders.errors import EngineError, ModelLoadError  # noqa: E402
@@ -42,10 +43,7 @@ SIZES = [(1400, 600), (600, 400), (600, 1400), (500, 500)]
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return {
-        "deepseek-ocr": tiny_v1.save_tiny_v1(tmp_path_factory.mktemp("tiny-v1")),
-        "deepocr": tiny_v1.save_tiny_deepocr(tmp_path_factory.mktemp("tiny-deepocr")),
-    }
+    return save_tiny_family(tmp_path_factory)
 
 
 def _pages(sizes: list[tuple[int, int]] = SIZES, seed: int = 0) -> list[PageInput]:
@@ -54,10 +52,7 @@ def _pages(sizes: list[tuple[int, int]] = SIZES, seed: int = 0) -> list[PageInpu
 
 def _engine(name: str, folders: dict[str, Path], **options: Any) -> BatchedVisionEngine:
     options.setdefault("max_new_tokens", 6)
-    options.setdefault("retry_truncated", False)
-    options.setdefault("device", "cpu")
-    engine = get_engine(name, model=str(folders[name]), local_files_only=True, **options)
-    assert isinstance(engine, BatchedVisionEngine)
+    engine: BatchedVisionEngine = family_engine(name, folders, **options)
     return engine
 
 
