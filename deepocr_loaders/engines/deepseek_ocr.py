@@ -24,7 +24,8 @@ DEFAULT_MODE = "gundam"
 
 def decoder_attention(plan: str | dict[str, str] | None) -> str:
     """The decoder's attention implementation from a device plan's setting (the vision tower
-    always runs SDPA: SAM's relative-position bias rules flash attention out)."""
+    always runs SDPA: SAM's folded attention calls it without a mask, so it can pick a fused
+    kernel)."""
     if isinstance(plan, dict):
         return plan.get("text_config") or plan.get("") or "sdpa"
     return plan or "sdpa"

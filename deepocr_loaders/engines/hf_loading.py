@@ -162,8 +162,9 @@ def resolve_attention(
     requested: str | dict[str, str] | None, device: torch.device
 ) -> str | dict[str, str] | None:
     """``"auto"``: flash-attention 2 for the text decoder on CUDA when ``flash_attn`` is
-    installed (the vision tower stays on SDPA: SAM's relative-position bias rules flash out),
-    else SDPA everywhere. Anything else is passed to transformers as given."""
+    installed (the vision tower stays on SDPA: SAM runs our folded attention, whose maskless
+    SDPA call picks a fused kernel itself), else SDPA everywhere. Anything else is passed to
+    transformers as given."""
     if requested != "auto":
         return requested
     if device.type == "cuda" and importlib.util.find_spec("flash_attn") is not None:

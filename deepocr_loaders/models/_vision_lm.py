@@ -97,7 +97,8 @@ class DeepEncoderLMBase(PreTrainedModel, GenerationMixin):
         """The DeepEncoder, its projector to the decoder width and the newline / separator
         vectors: the same for every decoder."""
         attn = getattr(text, "_attn_implementation", None) or "sdpa"
-        # SAM's relative-position bias rules out flash attention in the vision tower.
+        # The vision tower stays on SDPA: SAM's attention is our folded class (no bias mask,
+        # so SDPA picks a fused kernel itself), and CLIP is short enough not to need more.
         vision_attn = "sdpa" if attn not in ("eager", "sdpa") else attn
         self.vision = DeepEncoder(encoder, attn_implementation=vision_attn)
         self.projector = nn.Linear(encoder.projector_input_dim, text.hidden_size)
