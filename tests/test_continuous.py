@@ -19,6 +19,7 @@ from engine_pages import (  # noqa: E402
     hub_offline,  # noqa: F401 (autouse fixture)
     make_pages,
     save_tiny_family,
+    wrap_generate,
 )
 
 from deepocr_loaders.engines.base import PageInput  # noqa: E402
@@ -215,3 +216,44 @@ def test_slot_workspace_is_kept_between_windows(folders: dict[str, Path]) -> Non
     second = list(engine.run(_pages()[3:]))  # two more windows, the same cache
     assert engine._workspace is workspace
     assert len(first) + len(second) == len(SIZES)
+
+
+def test_prefill_groups_of_one_give_the_same_pages(
+    folders: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import deepocr_loaders.engines.hf_batched as hf_batched
+
+    reference = [p.raw_output for p in _engine("deepseek-ocr-2", folders).run(_pages())]
+    monkeypatch.setattr(hf_batched, "PREFILL_GROUP", 1)
+    engine = _engine("deepseek-ocr-2", folders, batch_size=3, scheduler="continuous")
+    calls = wrap_generate(engine, lambda kw: None)  # continuous runs no generate at all
+    prefills: list[int] = []
+    real = engine.model.forward
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("inputs_embeds") is not None:
+            prefills.append(int(kwargs["inputs_embeds"].shape[0]))
+        return real(*args, **kwargs)
+
+    engine.model.forward = forward
+    assert [p.raw_output for p in engine.run(_pages())] == reference
+    assert prefills == [1] * len(SIZES) and calls == []
+
+
+def test_continuous_plan_counts_the_whole_slot_cache_and_one_prefill_group() -> None:
+    from deepocr_loaders.engines.memory_plan import (
+        GIB,
+        PageShape,
+        TextShape,
+        VisionShape,
+        plan_memory,
+    )
+
+    text = TextShape(12, 10, 128, 1280, 7168, 129280, 2)
+    vision = VisionShape(768, 12, 16, 2, folded=True)
+    page = PageShape(1141, 4096, 7, 1024)
+    static = plan_memory(text, vision, page, free=60 * GIB)
+    cont = plan_memory(text, vision, page, free=60 * GIB, prefill_pages=32)
+    assert cont.per_page == cont.kv_per_page + 3 * text.vocab * 4  # cache + a step's logits
+    assert cont.prefill > 0 and static.prefill == 0
+    assert cont.planned_peak <= cont.budget and static.planned_peak <= static.budget

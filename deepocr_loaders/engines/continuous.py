@@ -252,6 +252,7 @@ class ContinuousBatcher:
         cells: KV cells per slot (default: the longest request's prompt + budget).
         cuda_graphs: run the decode step as a captured CUDA graph on a CUDA device.
         workspace: a workspace of an earlier run to reuse when its shape fits.
+        max_prefill: the most pages one prefill forward takes (free slots fill in groups).
     """
 
     def __init__(
@@ -271,6 +272,7 @@ class ContinuousBatcher:
         cells: int | None = None,
         cuda_graphs: bool = True,
         workspace: SlotWorkspace | None = None,
+        max_prefill: int = 32,
     ) -> None:
         self.model = model
         self.prefill_inputs = prefill_inputs
@@ -287,6 +289,7 @@ class ContinuousBatcher:
         self.cells = cells
         self.cuda_graphs = cuda_graphs
         self.workspace = workspace
+        self.max_prefill = max(1, max_prefill)
         params = inspect.signature(model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self.refills = 0
@@ -332,13 +335,15 @@ class ContinuousBatcher:
         with torch.inference_mode():
             while True:
                 free = [s for s in range(slots) if owner[s] is None]
-                if free and queue:
-                    group = [queue.popleft() for _ in range(min(len(free), len(queue)))]
-                    for slot, req in zip(free, group, strict=False):
+                while free and queue:
+                    take = min(len(free), len(queue), self.max_prefill)
+                    group = [queue.popleft() for _ in range(take)]
+                    slots_now, free = free[:take], free[take:]
+                    for slot, req in zip(slots_now, group, strict=True):
                         self.refills += slot in started
                         started.add(slot)
                         owner[slot] = req
-                    self._prefill(group, free[: len(group)], cache, state)
+                    self._prefill(group, slots_now, cache, state)
                 if all(o is None for o in owner):
                     break
                 for _ in range(self.sync_every):

@@ -73,6 +73,9 @@ DEFAULT_MAX_NEW_TOKENS = 4096
 #: Without a memory plan (a CPU device and no ``memory_limit_gb``).
 _CPU_BATCH = 4
 _CPU_VISION_VIEWS = 16
+#: Continuous batching prefills new pages in groups of at most this many: enough prompt tokens
+#: (~36k for OCR-2) to keep the GPU's matrix units busy, while the slots' cache stays allocated.
+PREFILL_GROUP = 32
 
 log = logging.getLogger(__name__)
 
@@ -432,6 +435,7 @@ class BatchedVisionEngine(Engine):
             vision_shape(self.model.config, self.plan.dtype, folded=self.vision_folded),
             self._page_shape(),
             free=free,
+            prefill_pages=PREFILL_GROUP if self.scheduler == "continuous" else None,
         )
 
     # -- the Engine interface --------------------------------------------------------------
@@ -788,6 +792,7 @@ class BatchedVisionEngine(Engine):
             cells=self._page_cells(settings),
             cuda_graphs=self.cuda_graphs,
             workspace=self._workspace,
+            max_prefill=PREFILL_GROUP,
         )
         requests = []
         for prep in pages:

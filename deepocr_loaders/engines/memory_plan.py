@@ -108,6 +108,8 @@ class MemoryPlan:
     kv_per_page: int
     vision: int
     budget: int
+    prefill: int = 0
+    """Continuous batching: one prefill group's fixed cost."""
 
     def describe(self) -> str:
         """One line for the debug log and benchmarks."""
@@ -121,7 +123,7 @@ class MemoryPlan:
     @property
     def planned_peak(self) -> int:
         """Bytes the plan expects a full batch to hold beyond the weights."""
-        return self.vision + self.batch_size * self.per_page
+        return self.vision + self.prefill + self.batch_size * self.per_page
 
 
 def _text_config(config: Any) -> Any:
@@ -191,6 +193,7 @@ def plan_memory(
     max_batch: int = 256,
     max_vision_views: int = 64,
     headroom: float = 0.85,
+    prefill_pages: int | None = None,
 ) -> MemoryPlan:
     """Choose the batch size and the vision micro-batch for ``free`` bytes of device memory.
 
@@ -202,6 +205,9 @@ def plan_memory(
         max_batch: the largest batch the plan may choose.
         max_vision_views: the most views one vision forward may take.
         headroom: the share of ``free`` the plan may use (the allocator fragments the rest).
+        prefill_pages: continuous batching: pages prefilled together while the slots' whole
+            cache stays allocated. A slot then costs its full KV cache and a step's logits, and
+            one prefill group (embeddings, prompt KV, activations) is a fixed cost.
     """
     budget = int(free * headroom)
     per_view = vision.bytes_per_view(page.view_side)
@@ -221,8 +227,13 @@ def plan_memory(
         + prompt * prompt
     )
     logits = _LOGITS_COPIES * text.vocab * 4
-    per_page = embeds + max(kv_prompt + prefill, kv + logits)
-    batch = (budget - vision_bytes) // per_page
+    fixed = vision_bytes
+    if prefill_pages is None:
+        per_page = embeds + max(kv_prompt + prefill, kv + logits)
+    else:
+        per_page = kv + logits
+        fixed += prefill_pages * (embeds + kv_prompt + prefill)
+    batch = (budget - fixed) // per_page
     return MemoryPlan(
         batch_size=int(max(1, min(max_batch, batch))),
         vision_views=int(vision_views),
@@ -231,4 +242,5 @@ def plan_memory(
         kv_per_page=int(kv),
         vision=int(vision_bytes),
         budget=budget,
+        prefill=int(fixed - vision_bytes),
     )
