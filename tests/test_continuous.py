@@ -15,6 +15,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from engine_pages import (  # noqa: E402
+    BrokenSource,
     family_engine,
     hub_offline,  # noqa: F401 (autouse fixture)
     make_pages,
@@ -257,3 +258,39 @@ def test_continuous_plan_counts_the_whole_slot_cache_and_one_prefill_group() -> 
     assert cont.per_page == cont.kv_per_page + 3 * text.vocab * 4  # cache + a step's logits
     assert cont.prefill > 0 and static.prefill == 0
     assert cont.planned_peak <= cont.budget and static.planned_peak <= static.budget
+
+
+def test_slots_refill_across_the_whole_stream(folders: dict[str, Path]) -> None:
+    # A lookahead of 2 pages used to be a window of 2: the slots drained at every window end.
+    engine = _engine(
+        "deepseek-ocr-2", folders, batch_size=2, scheduler="continuous", bucket_window=2
+    )
+    inputs = make_pages(SIZES * 2, 0)
+    pages = list(engine.run(inputs))
+    assert [p.index for p in pages] == list(range(len(inputs)))
+    assert engine.stats.generate_calls == 1  # one continuous run over the stream
+    assert engine.stats.slot_refills == len(inputs) - 2
+
+
+def test_failed_retried_and_unreadable_pages_keep_their_places(
+    folders: dict[str, Path],
+) -> None:
+    engine = _engine(
+        "deepseek-ocr-2",
+        folders,
+        batch_size=3,
+        scheduler="continuous",
+        retry_truncated=True,
+        max_new_tokens=6,
+    )
+    inputs = _pages()
+    inputs[2].source = BrokenSource()  # type: ignore[assignment]
+    retries = wrap_generate(engine, lambda kw: None)  # only the stricter retries use generate
+    pages = list(engine.run(inputs))
+    assert [p.index for p in pages] == list(range(len(SIZES)))
+    assert pages[2].status.value == "failed" and "damaged page" in (pages[2].error or "")
+    # The tiny model never ends a page: every readable page was retried once, then truncated.
+    readable = [p for i, p in enumerate(pages) if i != 2]
+    assert all(p.metadata["retried"] and p.status.value == "truncated" for p in readable)
+    assert retries and sum(kw["input_ids"].shape[0] for kw in retries) == len(readable)
+    assert engine.stats.retried_pages == len(readable)

@@ -21,8 +21,7 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,6 +138,8 @@ class SlotRequest:
     """New tokens allowed (end-of-sequence included), as ``generate``'s ``max_new_tokens``."""
     exact: int = 0
     """Benchmarks: end exactly after this many tokens (0: wherever the model ends)."""
+    page: Any = None
+    """The caller's own record of the page (the engine's preprocessed page)."""
 
 
 @dataclass
@@ -148,6 +149,8 @@ class SlotResult:
     ids: list[int]
     guard_fired: int
     steps: int
+    seconds: float = 0.0
+    """The page's share of the device: its time in a slot divided by the slots."""
 
 
 class DecodeStep:
@@ -290,6 +293,7 @@ class ContinuousBatcher:
         self.cuda_graphs = cuda_graphs
         self.workspace = workspace
         self.max_prefill = max(1, max_prefill)
+        self._owner: list[SlotRequest | None] = []
         params = inspect.signature(model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self.refills = 0
@@ -298,6 +302,8 @@ class ContinuousBatcher:
         self.graph_replays = 0
         self.prefill_s = 0.0
         """Wall seconds in prefills (the prompt inputs, vision included, and the forward)."""
+        self.vision_s = 0.0
+        """The part of ``prefill_s`` spent making the prompt inputs (the vision tower)."""
         self.active_history: list[int] = []
         """Slots holding an unfinished page at each decode step (occupancy)."""
 
@@ -314,35 +320,67 @@ class ContinuousBatcher:
         """Generate for every request; results by ``key``, written into ``results`` as pages
         end (so a run that fails midway keeps the pages it finished)."""
         results = {} if results is None else results
-        if not requests:
-            return results
-        queue = deque(requests)
-        device = self.model.device
-        cells = max([self.cells or 0, *(r.prompt_length + r.budget for r in requests)])
-        slots = self.slots
+        cells = max([0, *(r.prompt_length + r.budget for r in requests)])
+        for key, result in self.stream(iter(requests), cells=cells):
+            results[key] = result
+        return results
+
+    def in_flight(self) -> list[SlotRequest]:
+        """The requests holding a slot and not yet handed out (after a failure: to redo)."""
+        return [req for req in self._owner if req is not None]
+
+    def _workspace_for(self, cells: int) -> SlotWorkspace:
         ws = self.workspace
-        if ws is None or ws.cache.slots != slots or ws.cache.cells < cells:
-            like = torch.empty(0, device=device)
-            cache = SlotCache(self._text_layers(), slots, cells, like)
-            ws = SlotWorkspace(cache, DecodeStep(self.model, cache, self._cache_kw,
-                                                 use_graph=self.cuda_graphs))  # fmt: skip
+        if ws is None or ws.cache.slots != self.slots or ws.cache.cells < cells:
+            like = torch.empty(0, device=self.model.device)
+            cache = SlotCache(self._text_layers(), self.slots, cells, like)
+            step = DecodeStep(self.model, cache, self._cache_kw, use_graph=self.cuda_graphs)
+            ws = SlotWorkspace(cache, step)
             self.workspace = ws
+        return ws
+
+    def stream(
+        self, feed: Iterator[SlotRequest], *, cells: int = 0
+    ) -> Iterator[tuple[int, SlotResult]]:
+        """Pull requests from ``feed`` as slots free up and hand out ``(key, result)`` as pages
+        end (not in feed order). ``cells``: at least this many KV cells per slot (the engine
+        gives the mode's largest page; a request that needs more is an error here)."""
+        device = self.model.device
+        ws = self._workspace_for(max(cells, self.cells or 0))
         cache, cells = ws.cache, ws.cache.cells
+        slots = self.slots
         fill = -(torch.arange(self.window, device=device) + 1)  # distinct: never an n-gram
         state = _Slots(slots, cells, self.window, device, fill)
         owner: list[SlotRequest | None] = [None] * slots
+        self._owner = owner
         started: set[int] = set()
+        since = [0.0] * slots
+        exhausted = False
         with torch.inference_mode():
             while True:
                 free = [s for s in range(slots) if owner[s] is None]
-                while free and queue:
-                    take = min(len(free), len(queue), self.max_prefill)
-                    group = [queue.popleft() for _ in range(take)]
-                    slots_now, free = free[:take], free[take:]
+                while free and not exhausted:
+                    group: list[SlotRequest] = []
+                    while len(group) < min(len(free), self.max_prefill):
+                        req = next(feed, None)
+                        if req is None:
+                            exhausted = True
+                            break
+                        if req.prompt_length + req.budget > cells:
+                            raise ValueError(
+                                f"request {req.key} needs {req.prompt_length + req.budget} KV "
+                                f"cells, the slots have {cells}"
+                            )
+                        group.append(req)
+                    if not group:
+                        break
+                    slots_now, free = free[: len(group)], free[len(group) :]
+                    now = time.perf_counter()
                     for slot, req in zip(slots_now, group, strict=True):
                         self.refills += slot in started
                         started.add(slot)
                         owner[slot] = req
+                        since[slot] = now
                     self._prefill(group, slots_now, cache, state)
                 if all(o is None for o in owner):
                     break
@@ -353,9 +391,10 @@ class ContinuousBatcher:
                 done = state.done.tolist()
                 for slot, held in enumerate(owner):
                     if held is not None and done[slot]:
-                        results[held.key] = state.take(slot)
+                        result = state.take(slot)
+                        result.seconds = (time.perf_counter() - since[slot]) / slots
                         owner[slot] = None
-        return results
+                        yield held.key, result
 
     def _prefill(
         self, group: list[SlotRequest], slots: list[int], cache: SlotCache, state: _Slots
@@ -364,6 +403,7 @@ class ContinuousBatcher:
         pick its first token from the prefill's logits."""
         started = time.perf_counter()
         input_ids, attention, embeds = self.prefill_inputs(group)
+        self.vision_s += time.perf_counter() - started
         positions = (attention.long().cumsum(-1) - 1).clamp(min=0)
         past = DynamicCache()
         out = self.model(

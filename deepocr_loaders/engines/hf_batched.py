@@ -42,7 +42,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -458,6 +458,9 @@ class BatchedVisionEngine(Engine):
     def run(self, pages: Iterable[PageInput], task: Task | str = Task.MARKDOWN) -> Iterator[Page]:
         """One Page per input, in order; see the module docstring for the strategy."""
         prompt = prompt_for(task, query=self.query)
+        if self.scheduler == "continuous":
+            yield from self._run_continuous(self._prepared(pages, prompt))
+            return
         source = iter(pages)
         order = iter(range(1 << 62))
 
@@ -520,30 +523,32 @@ class BatchedVisionEngine(Engine):
         """Generate for one window of pages and yield their Pages in input order."""
         outputs: dict[int, _Output] = {}
         ready = [p for p in window if p.error is None]
-        if self.scheduler == "continuous":
-            outputs.update(self._continuous_safe(ready, self.guard))
-        else:
-            for batch in self._buckets(ready):
-                outputs.update(self._generate_safe(batch, self.guard))
+        for batch in self._buckets(ready):
+            outputs.update(self._generate_safe(batch, self.guard))
         retried: set[int] = set()
         if self.retry_truncated:
             again = [
                 p for p in ready if outputs[p.order].error is None and not outputs[p.order].eos
             ]
-            stricter = self.guard.stricter()
-            if again and self._workspace is not None:
-                # The slots' cache would take the memory the retries' generate plans for.
-                self._workspace = None
-                self._release_memory()
-            for batch in self._buckets(again):
-                log.info("retrying %d page(s) without end-of-sequence", len(batch))
-                for order, out in self._generate_safe(batch, stricter).items():
-                    retried.add(order)
-                    if out.error is None:
-                        outputs[order] = out  # a failed retry keeps the first attempt
-            self.stats.retried_pages += len(retried)
+            better, retried = self._retry(again)
+            outputs.update(better)
         for prep in window:
             yield self._make_page(prep, outputs.get(prep.order), prep.order in retried)
+
+    def _retry(self, again: list[PreparedPage]) -> tuple[dict[int, _Output], set[int]]:
+        """One stricter attempt for pages without end-of-sequence: the outputs that replace
+        the first attempts (a failed retry keeps the first), and the pages retried."""
+        better: dict[int, _Output] = {}
+        retried: set[int] = set()
+        stricter = self.guard.stricter()
+        for batch in self._buckets(again):
+            log.info("retrying %d page(s) without end-of-sequence", len(batch))
+            for order, out in self._generate_safe(batch, stricter).items():
+                retried.add(order)
+                if out.error is None:
+                    better[order] = out
+        self.stats.retried_pages += len(retried)
+        return better, retried
 
     def _buckets(self, pages: Sequence[PreparedPage]) -> list[list[PreparedPage]]:
         """Batches of pages with equal (or close) image-token counts, so padding is small."""
@@ -724,97 +729,161 @@ class BatchedVisionEngine(Engine):
 
     # -- continuous batching -----------------------------------------------------------------
 
-    def _continuous_safe(
-        self, pages: list[PreparedPage], settings: GuardSettings
-    ) -> dict[int, _Output]:
-        """Outputs by page order through continuous batching; on OOM the pages not finished go
-        round again with half the slots, and a page that fails in a single slot is ``failed``."""
-        results: dict[int, _Output] = {}
+    def _prepared(self, pages: Iterable[PageInput], prompt: str) -> Iterator[PreparedPage]:
+        """Pages in input order, preprocessed up to ``bucket_window`` pages ahead by the
+        worker threads (inline without workers)."""
+        source = iter(pages)
+        order = iter(range(1 << 62))
+        if not self.preprocess_workers:
+            for inp in source:
+                yield self._prepare(next(order), inp, prompt)
+            return
+        pool = ThreadPoolExecutor(self.preprocess_workers, thread_name_prefix=f"{self.name}-prep")
+        ahead: deque[Future[PreparedPage]] = deque(
+            pool.submit(self._prepare, next(order), inp, prompt)
+            for inp in islice(source, self.bucket_window)
+        )
+        try:
+            while ahead:
+                waited = time.perf_counter()
+                prep = ahead.popleft().result()
+                self.stats.wait_s += time.perf_counter() - waited
+                for inp in islice(source, 1):
+                    ahead.append(pool.submit(self._prepare, next(order), inp, prompt))
+                yield prep
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _run_continuous(self, prepared: Iterator[PreparedPage]) -> Iterator[Page]:
+        """Continuous batching over the whole stream of pages: slots refill from the next
+        preprocessed page as pages end, with no drain between windows. Pages come out in input
+        order; a page without end-of-sequence waits for its stricter retry (through
+        ``generate``, in batches) while the pages behind it wait with it."""
+        cells = self._page_cells(self.guard)
+        preps: dict[int, PreparedPage] = {}
+        outputs: dict[int, _Output | None] = {}
+        waiting: list[PreparedPage] = []  # ended without end-of-sequence: to retry
+        retried: set[int] = set()
+        next_order = 0
+
+        def feed() -> Iterator[SlotRequest]:
+            for prep in prepared:
+                preps[prep.order] = prep
+                if prep.error is not None:
+                    outputs[prep.order] = None  # _make_page reports the preprocessing error
+                    continue
+                req = self._request(prep, self.guard)
+                if req.prompt_length + req.budget > cells:  # a prompt longer than planned
+                    outputs.update(self._generate_safe([prep], self.guard))
+                    continue
+                yield req
+
+        def record(order: int, out: _Output) -> None:
+            outputs[order] = out
+            if self.retry_truncated and out.error is None and not out.eos:
+                waiting.append(preps[order])
+
+        def flush(final: bool) -> Iterator[Page]:
+            nonlocal next_order
+            blocked = sum(1 for o in outputs if o > next_order)
+            if waiting and (final or len(waiting) >= self.batch_size
+                            or blocked >= self.bucket_window):  # fmt: skip
+                if self._workspace is not None:  # retries plan their own memory
+                    self._workspace = None
+                    self._release_memory()
+                better, done = self._retry(waiting)
+                waiting.clear()
+                retried.update(done)
+                outputs.update(better)
+            pending = {p.order for p in waiting}
+            while next_order in outputs and next_order not in pending:
+                prep = preps.pop(next_order)
+                yield self._make_page(prep, outputs.pop(next_order), prep.order in retried)
+                next_order += 1
+
+        source = feed()
+        redo: list[SlotRequest] = []
         slots = self._batch_limit
-        queue = sorted(pages, key=lambda p: p.image_tokens)  # similar prompts prefill together
-        while queue:
-            failure = self._attempt_continuous(queue, settings, slots, results)
-            queue = [p for p in queue if p.order not in results]
+        while True:
+            batcher = self._batcher(slots)
+            started = time.perf_counter()
+            failure: _Failure | None = None
+            try:
+                for order, result in batcher.stream(chain(redo, source), cells=cells):
+                    record(order, self._slot_output(result))
+                    yield from flush(final=False)
+            except Exception as exc:  # the stream's frames (and cache) die with it
+                failure = _Failure(_is_oom(exc), f"{type(exc).__name__}: {exc}")
+            self._account(batcher, slots, time.perf_counter() - started)
+            redo = batcher.in_flight()
             if failure is None:
-                continue
+                self._workspace = batcher.workspace
+                break
+            batcher.workspace = self._workspace = None
+            del batcher
             self._release_memory()
-            if slots == 1:
-                # One slot: the page in flight was the first unfinished one.
-                bad = queue.pop(0)
-                log.warning("page %s failed: %s", bad.inp.index + 1, failure.message)
-                results[bad.order] = _Output(error=f"generation failed: {failure.message}")
+            if slots == 1:  # the page in flight fails alone: keep it as failed, go on
+                for req in redo:
+                    page = preps[req.key].inp.index + 1
+                    log.warning("page %s failed: %s", page, failure.message)
+                    outputs[req.key] = _Output(error=f"generation failed: {failure.message}")
+                redo = []
             elif failure.oom:
                 slots = max(1, slots // 2)
                 self._batch_limit = min(self._batch_limit, slots)
                 self.stats.oom_backoffs += 1
                 log.warning("out of memory with %d slots; going on with %d", slots * 2, slots)
             else:
-                log.warning("continuous batch failed (%s); going on one page at a time",
+                log.warning("continuous batch failed (%s); going on one slot at a time",
                             failure.message)  # fmt: skip
                 slots = 1
-        return results
+            yield from flush(final=False)
+        yield from flush(final=True)
 
-    def _attempt_continuous(
-        self,
-        pages: list[PreparedPage],
-        settings: GuardSettings,
-        slots: int,
-        results: dict[int, _Output],
-    ) -> _Failure | None:
-        """One continuous run over ``pages``; finished pages go into ``results`` even when
-        the run fails later, and the exception dies with this frame."""
+    def _request(self, prep: PreparedPage, settings: GuardSettings) -> SlotRequest:
+        length = 0 if prep.input_ids is None else len(prep.input_ids)
+        budget = self._new_token_budget(settings.max_new_tokens, length)
+        exact = min(self.exact_lengths.get(prep.inp.index, 0), budget)
+        return SlotRequest(prep.order, length, budget, exact, prep)
 
-        by_order = {p.order: p for p in pages}
+    def _batcher(self, slots: int) -> ContinuousBatcher:
         dev = self.plan.device
-        vision = 0.0
 
         def prefill_inputs(group: list[SlotRequest]) -> tuple[Any, Any, Any]:
-            nonlocal vision
-            started = time.perf_counter()
-            batch = [by_order[r.key] for r in group]
+            batch = [r.page for r in group]
             input_ids, attention = self._collate_ids(batch)
             embeds = self._prompt_embeddings(batch, input_ids)
-            _sync(dev)
-            vision += time.perf_counter() - started
+            _sync(dev)  # so the batcher's clock gives the vision stage its real time
             return input_ids, attention, embeds
 
-        batcher = ContinuousBatcher(
+        return ContinuousBatcher(
             self.model,
             prefill_inputs,
             slots=slots,
             eos_id=self._eos_id,
             pad_id=self._pad_id,
-            ngram_size=settings.ngram_size,
-            window=settings.window,
+            ngram_size=self.guard.ngram_size,
+            window=self.guard.window,
             whitelist=sorted(self._whitelist),
             min_new_tokens=self.min_new_tokens,
             sync_every=self.sync_every,
-            cells=self._page_cells(settings),
+            cells=self._page_cells(self.guard),
             cuda_graphs=self.cuda_graphs,
             workspace=self._workspace,
             max_prefill=PREFILL_GROUP,
         )
-        requests = []
-        for prep in pages:
-            length = 0 if prep.input_ids is None else len(prep.input_ids)
-            budget = self._new_token_budget(settings.max_new_tokens, length)
-            exact = min(self.exact_lengths.get(prep.inp.index, 0), budget)
-            requests.append(SlotRequest(prep.order, length, budget, exact))
-        finished: dict[int, SlotResult] = {}
-        started = time.perf_counter()
-        try:
-            batcher.run(requests, finished)
-            failure = None
-        except Exception as exc:
-            failure = _Failure(_is_oom(exc), f"{type(exc).__name__}: {exc}")
-        elapsed = time.perf_counter() - started
-        # Keep the slots' cache (and captured graph) for the next window, unless this run failed:
-        # then its memory is what the retry needs back.
-        self._workspace = batcher.workspace if failure is None else None
-        if failure is not None:
-            batcher.workspace = None
-        self.stats.vision_s += vision
-        self.stats.prefill_s += batcher.prefill_s - vision
+
+    def _slot_output(self, result: SlotResult) -> _Output:
+        out = self._split(result.ids)
+        out.guard_fired = result.guard_fired
+        out.seconds = result.seconds
+        self.stats.guard_fired += result.guard_fired
+        return out
+
+    def _account(self, batcher: ContinuousBatcher, slots: int, elapsed: float) -> None:
+        """A continuous run's times and counters into the stats."""
+        self.stats.vision_s += batcher.vision_s
+        self.stats.prefill_s += batcher.prefill_s - batcher.vision_s
         self.stats.decode_s += elapsed - batcher.prefill_s
         self.stats.decode_steps += batcher.decode_steps
         self.stats.slot_refills += batcher.refills
@@ -822,14 +891,6 @@ class BatchedVisionEngine(Engine):
         self.stats.slot_steps_busy += sum(batcher.active_history)
         self.stats.graph_replays += batcher.graph_replays
         self.stats.generate_calls += 1
-        share = elapsed / max(1, len(finished))
-        for order, res in finished.items():
-            out = self._split(res.ids)
-            out.guard_fired = res.guard_fired
-            out.seconds = share
-            self.stats.guard_fired += res.guard_fired
-            results[order] = out
-        return failure
 
     def _page_cells(self, settings: GuardSettings) -> int:
         """KV cells a slot needs for the mode's largest page and its token budget."""
