@@ -212,8 +212,9 @@ class BatchedVisionEngine(Engine):
         mode: resolution mode name.
         batch_size: pages per ``generate``; default: what the memory plan fits on an
             accelerator (or within ``memory_limit_gb``), 4 on a CPU.
-        bucket_window: pages sorted by image-token count together (default 2 batches; 4 with
-            ``scheduler="continuous"``).
+        bucket_window: pages sorted by image-token count together (default 2 batches); with
+            ``scheduler="continuous"``, how many pages are preprocessed ahead (default 4
+            batches).
         max_new_tokens: a page's token budget (default 4096, capped by the model's context).
         min_new_tokens: forces a length (benchmarks).
         ngram_size: the repetition guard's n-gram.
@@ -341,8 +342,8 @@ class BatchedVisionEngine(Engine):
                 " (given)" if batch_size else "",
                 self.vision_batch,
             )
-        # Continuous batching refills slots from the window's queue and drains them at its end:
-        # a longer window keeps the slots fuller (preprocessed pages wait in host memory).
+        # Continuous batching refills slots from pages preprocessed ahead: a longer lookahead
+        # rides out slow pages (preprocessed pages wait in host memory).
         windows = 4 if scheduler == "continuous" else 2
         self.bucket_window = max(bucket_window or windows * self.batch_size, self.batch_size)
         # A worker thread overlaps preprocessing with generation on an accelerator; on a CPU
