@@ -294,3 +294,16 @@ def test_failed_retried_and_unreadable_pages_keep_their_places(
     assert all(p.metadata["retried"] and p.status.value == "truncated" for p in readable)
     assert retries and sum(kw["input_ids"].shape[0] for kw in retries) == len(readable)
     assert engine.stats.retried_pages == len(readable)
+
+
+def test_a_request_too_large_for_the_slots_is_reported_not_lost(
+    folders: dict[str, Path],
+) -> None:
+    from deepocr_loaders.engines.continuous import SlotRequest
+
+    engine = _engine("deepseek-ocr-2", folders, batch_size=2, scheduler="continuous")
+    batcher = engine._batcher(2)
+    big = SlotRequest(7, prompt_length=10, budget=10**6)
+    with pytest.raises(ValueError, match="KV cells"):
+        list(batcher.stream(iter([big]), cells=64))
+    assert batcher.in_flight() == [big]

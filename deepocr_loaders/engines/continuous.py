@@ -294,6 +294,7 @@ class ContinuousBatcher:
         self.workspace = workspace
         self.max_prefill = max(1, max_prefill)
         self._owner: list[SlotRequest | None] = []
+        self._rejected: SlotRequest | None = None
         params = inspect.signature(model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self.refills = 0
@@ -327,7 +328,8 @@ class ContinuousBatcher:
 
     def in_flight(self) -> list[SlotRequest]:
         """The requests holding a slot and not yet handed out (after a failure: to redo)."""
-        return [req for req in self._owner if req is not None]
+        held = [req for req in self._owner if req is not None]
+        return held if self._rejected is None else [*held, self._rejected]
 
     def _workspace_for(self, cells: int) -> SlotWorkspace:
         ws = self.workspace
@@ -367,6 +369,7 @@ class ContinuousBatcher:
                             exhausted = True
                             break
                         if req.prompt_length + req.budget > cells:
+                            self._rejected = req  # in_flight() reports it: not lost
                             raise ValueError(
                                 f"request {req.key} needs {req.prompt_length + req.budget} KV "
                                 f"cells, the slots have {cells}"

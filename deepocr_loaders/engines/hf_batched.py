@@ -789,9 +789,8 @@ class BatchedVisionEngine(Engine):
             blocked = sum(1 for o in outputs if o > next_order)
             if waiting and (final or len(waiting) >= self.batch_size
                             or blocked >= self.bucket_window):  # fmt: skip
-                if self._workspace is not None:  # retries plan their own memory
-                    self._workspace = None
-                    self._release_memory()
+                # The retries' generate runs beside the slots' cache; where memory runs out,
+                # a retry fails and the page keeps its first attempt.
                 better, done = self._retry(waiting)
                 waiting.clear()
                 retried.update(done)
