@@ -263,6 +263,8 @@ class TextLayerEngine(Engine):
             "picture_text": self.picture_text,
             "furniture": self.furniture,
             "detector": dataclasses.asdict(self.detector) if self.detector else None,
+            # Pages cached before damaged PDFs were detected may be "ok" with text missing.
+            "damage_check": 1,
             "pymupdf": pymupdf.VersionBind,
             "pymupdf4llm": getattr(pymupdf4llm, "__version__", ""),
         }
