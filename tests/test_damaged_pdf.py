@@ -118,6 +118,12 @@ def test_damaged_page_is_not_ok_and_names_the_loss(intact: bytes, damage: str) -
     assert again == doc and again.pages[0].warnings == page.warnings
 
 
+def test_pages_saved_before_warnings_existed_load_without_any() -> None:
+    data = Page(0, 612, 792, markdown="x").to_dict()
+    del data["warnings"]
+    assert Page.from_dict(data).warnings == []
+
+
 def test_truncated_file_keeps_intact_pages_ok_with_a_warning() -> None:
     data = report_pdf(pages=3)
     doc = convert(data[: int(len(data) * 0.75)], engine="text-layer", cache=False)

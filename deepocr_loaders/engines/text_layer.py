@@ -387,7 +387,8 @@ class TextLayerEngine(Engine):
     def _parse_pages(self, first: PageInput, indices: list[int]) -> dict[int, Any]:
         pdf: pymupdf.Document = first.source.pdf  # type: ignore[attr-defined]
         state = self._state(pdf)
-        with _lock(first):
+        # Inside mupdf_messages: its MuPDF messages must not reach another thread's page check.
+        with _lock(first), mupdf_messages():
             parsed = self._layout.parse_document(
                 pdf,
                 pages=indices,
