@@ -228,6 +228,10 @@ class Page:
     """Why the page is not ``ok``: the exception or the detector's reason."""
     engine: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    """What may be wrong with the page's content although it was read, one sentence each (e.g.
+    the PDF was damaged and repaired by MuPDF). A page whose text was lost is also not ``ok``;
+    its ``error`` says so and these name what MuPDF reported."""
 
     def __post_init__(self) -> None:
         if not self.label:
@@ -257,6 +261,7 @@ class Page:
             "raw_output": self.raw_output,
             "blocks": [b.to_dict() for b in self.blocks],
             "metadata": self.metadata,
+            "warnings": list(self.warnings),
         }
 
     @classmethod
@@ -274,6 +279,7 @@ class Page:
             error=data.get("error"),
             engine=data.get("engine"),
             metadata=dict(data.get("metadata", {})),
+            warnings=[str(w) for w in data.get("warnings") or ()],
         )
 
 
@@ -317,7 +323,7 @@ class Document:
         filled in, e.g. ``"\\n\\n<!-- page {label} -->\\n\\n"``. ``exclude`` rebuilds each page
         from its blocks without the given kinds (e.g. headers and footers). With
         ``status_notes``, a page that is not ``ok`` gets an HTML comment saying so, which renders
-        invisibly but is never lost.
+        invisibly but is never lost; so does an ``ok`` page with ``warnings``.
         """
         parts: list[str] = []
         for i, page in enumerate(self.pages):
@@ -330,6 +336,10 @@ class Document:
                 # "--" would end the HTML comment early.
                 reason = f": {page.error}".replace("--", "- -") if page.error else ""
                 note = f"<!-- page {page.label} {page.status.value}{reason} -->"
+                body = f"{note}\n\n{body}" if body else note
+            elif status_notes and page.warnings:
+                warned = "; ".join(page.warnings).replace("--", "- -")
+                note = f"<!-- page {page.label} warning: {warned} -->"
                 body = f"{note}\n\n{body}" if body else note
             parts.append(body)
         return "".join(parts).strip() + "\n"

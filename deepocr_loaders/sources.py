@@ -8,6 +8,10 @@ The format is detected from magic bytes, never from a file extension. Every fail
   and the page count the file declares; a page whose object or content did not survive raises
   ``RenderError`` for that page (never a blank image). If nothing is recoverable (no page tree,
   or no surviving page) opening raises ``CorruptFileError``;
+* damage the page still opens with: :meth:`PdfSource.page_damage` reports what MuPDF could not
+  read while a page was interpreted inside :func:`mupdf_messages` (a content stream that is
+  missing, cut short or corrupt) and whether the file was repaired; the text-layer engine turns
+  that into a ``damaged`` page that is never ``ok``;
 * images are pages at their native resolution (no resampling); only TIFF frames are pages.
 """
 
@@ -24,6 +28,7 @@ import threading
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, ClassVar, Literal, TypeAlias, TypeVar, cast
@@ -47,12 +52,14 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "SUPPORTED_SUFFIXES",
     "ImageSource",
+    "PageDamage",
     "PageSpec",
     "PdfSource",
     "RenderedPage",
     "Source",
     "SourceInput",
     "list_inputs",
+    "mupdf_messages",
     "open_source",
     "parse_page_range",
 ]
@@ -195,6 +202,61 @@ class Source(ABC):
 
 # --------------------------------------------------------------------------------------------- PDF
 
+#: MuPDF reports problems to one process-wide store (``pymupdf.TOOLS.mupdf_warnings()``). Every
+#: read of that store, and every render, holds this lock, so the messages collected while one page
+#: is read are that page's (PyMuPDF holds the GIL while it works, so this costs no parallelism).
+#: Order: a source's own lock first, then this one.
+_MUPDF_MESSAGES_LOCK = threading.RLock()
+
+#: MuPDF messages that mean part of a page's content could not be read: a content stream that is
+#: missing, a filter (zlib...) that failed mid-stream, operators MuPDF had to skip. Others (a
+#: wrong stream /Length, "ignoring zlib error: incorrect data check", font substitutions) are
+#: recovered from without loss and are common in intact files.
+_LOSS_MESSAGE = re.compile(
+    r"cannot load content stream"
+    r"|treating as end of file"
+    r"|(?<!ignoring )zlib error"
+    r"|syntax error in content stream"
+    r"|page may not be correct",
+    re.IGNORECASE,
+)
+_MAX_MESSAGES = 8  # MuPDF repeats itself; a page keeps the first few distinct messages
+REPAIRED_WARNING = "PDF is damaged: MuPDF had to repair its cross-reference table"
+
+
+@contextmanager
+def mupdf_messages() -> Iterator[list[str]]:
+    """Collect what MuPDF reports inside the ``with`` block into the yielded list (filled on exit).
+
+    Messages issued before the block are discarded; the process-wide lock keeps other threads'
+    MuPDF work (renders, other pages' checks) out of the block, so hold it only briefly.
+    """
+    with _MUPDF_MESSAGES_LOCK:
+        pymupdf.TOOLS.mupdf_warnings(reset=1)  # flush and drop older messages
+        messages: list[str] = []
+        try:
+            yield messages
+        finally:
+            text = pymupdf.TOOLS.mupdf_warnings(reset=1)
+            messages.extend(line.strip() for line in text.splitlines() if line.strip())
+
+
+@dataclass(frozen=True)
+class PageDamage:
+    """What :meth:`PdfSource.page_damage` found: ``lost`` names the page content that could not
+    be read (text may be missing: never ``ok``); ``warnings`` is what the page should carry."""
+
+    lost: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def damaged(self) -> bool:
+        return bool(self.lost)
+
+    def summary(self) -> str:
+        """One line naming what was lost (empty when nothing was)."""
+        return "; ".join(self.lost)
+
 
 class PdfSource(Source):
     """A PDF opened with PyMuPDF; ``pdf`` is the live ``pymupdf.Document`` for text-layer access."""
@@ -243,9 +305,39 @@ class PdfSource(Source):
             rect = self._load_page(index).rect
         return (rect.width, rect.height)
 
+    def page_damage(self, index: int, messages: Sequence[str] = ()) -> PageDamage:
+        """Damage of page ``index``: its content streams checked against the file (when MuPDF
+        repaired it) plus ``messages``, MuPDF's report while the page was interpreted (collect it
+        with :func:`mupdf_messages` around e.g. ``page.get_text()``)."""
+        lost: list[str] = []
+        if self.repaired and index not in self.missing_pages:
+            with self._lock:
+                try:
+                    reason = _damaged_content_reason(
+                        self._doc, self._doc.page_xref(index), self._data
+                    )
+                except Exception as exc:  # the page tree itself is broken here
+                    reason = f"page object cannot be read: {exc}"
+            if reason:
+                lost.append(f"{reason} (damaged or truncated file)")
+        distinct = list(dict.fromkeys(m for m in messages if m))
+        reported = [m for m in distinct if _LOSS_MESSAGE.search(m)]
+        if reported:
+            lost.append(
+                "MuPDF could not read all of the page's content: "
+                + "; ".join(reported[:_MAX_MESSAGES])
+            )
+        warnings = [REPAIRED_WARNING] if self.repaired else []
+        if lost:
+            warnings += lost
+            others = [m for m in distinct if m not in reported][:_MAX_MESSAGES]
+            warnings += [f"MuPDF: {m}" for m in others]
+        return PageDamage(lost=tuple(lost), warnings=tuple(warnings))
+
     def render(self, index: int, dpi: float = DEFAULT_DPI) -> RenderedPage:
         zoom = _check_dpi(dpi) / 72
-        with self._lock:
+        # The messages lock too: a render's MuPDF messages must not land in a page check.
+        with self._lock, _MUPDF_MESSAGES_LOCK:
             was_repaired = self.repaired
             page = self._load_page(index)
             if was_repaired:
@@ -372,6 +464,7 @@ def _content_xrefs(doc: pymupdf.Document, page_xref: int) -> list[int]:
 
 def _damaged_content_reason(doc: pymupdf.Document, page_xref: int, data: bytes) -> str | None:
     """Detect content streams lost or cut short by truncation, which MuPDF renders silently."""
+    ref = None
     try:
         for ref in _content_xrefs(doc, page_xref):
             if not 0 < ref < doc.xref_length():
@@ -389,7 +482,7 @@ def _damaged_content_reason(doc: pymupdf.Document, page_xref: int, data: bytes) 
                 if not inflater.eof:
                     return f"content stream {ref} is truncated"
     except zlib.error as exc:
-        return f"content stream is corrupt: {exc}"
+        return f"content stream {ref} is corrupt: {exc}"
     except Exception as exc:
         return f"page content cannot be read: {exc}"
     return None

@@ -10,6 +10,12 @@ order, one page per input. Every page records the decision in its metadata:
   OCR and none could be run; such a page has status ``needs_ocr``, an error saying why, and the
   text layer's blocks where that text is usable. Pages are never dropped.
 
+A damaged page (reason ``damaged``: MuPDF could not read all of its content) goes to OCR like the
+others and keeps ``page.warnings`` naming the damage whichever route it takes: OCR reads the page
+as MuPDF renders it, so what MuPDF lost is missing from the image too. Where the renderer refuses
+the page (a repaired file whose content stream is gone) the OCR page would be an empty failure;
+the page comes back ``needs_ocr`` with the text layer's surviving blocks and the OCR error instead.
+
 The OCR engine is created on first need only. With ``ocr_engine`` left as None it is
 ``deepseek-ocr-2``, and only where a GPU is present (or ``ocr_on_cpu=True``): a 3B-parameter
 model on a CPU would take minutes per page. A named engine that is missing or fails to load
@@ -157,14 +163,21 @@ class AutoEngine(Engine):
                 decisions[id(inp)] = forced
 
         to_ocr = [inp for inp in batch if decisions[id(inp)].needs_ocr]
+        ocr_failed: dict[int, str] = {}
         for key, page in self._ocr_pages(to_ocr, task).items():
-            page.metadata.update(decision_metadata(decisions[key], "ocr"))
+            decision = decisions[key]
+            if decision.reason is OcrReason.DAMAGED and page.status is PageStatus.FAILED:
+                # The renderer refuses content MuPDF lost: keep what the text layer still reads.
+                ocr_failed[key] = f"OCR failed: {page.error or 'no reason given'}"
+                continue
+            page.metadata.update(decision_metadata(decision, "ocr"))
             page.metadata["ocr_engine"] = page.engine or (self._ocr.name if self._ocr else "")
+            page.warnings.extend(w for w in decision.warnings if w not in page.warnings)
             pages[key] = page
 
         missing = [inp for inp in to_ocr if pages.get(id(inp)) is None or _is_text(pages[id(inp)])]
         if missing:
-            pages.update(self._fallback(missing, decisions, pages))
+            pages.update(self._fallback(missing, decisions, pages, ocr_failed))
         for inp in batch:
             yield pages[id(inp)]
 
@@ -184,16 +197,26 @@ class AutoEngine(Engine):
         return None
 
     def _fallback(
-        self, inputs: Sequence[PageInput], decisions: dict[int, OcrDecision], done: dict[int, Page]
+        self,
+        inputs: Sequence[PageInput],
+        decisions: dict[int, OcrDecision],
+        done: dict[int, Page],
+        why: Mapping[int, str] | None = None,
     ) -> dict[int, Page]:
-        """``needs_ocr`` pages for inputs no OCR engine handled, with usable text-layer blocks."""
+        """``needs_ocr`` pages for inputs no OCR engine handled, with usable text-layer blocks;
+        ``why`` gives some inputs (by id) their own reason for not being OCRed."""
         note = f"not OCRed: {self._ocr_unavailable or 'no OCR engine available'}"
+        why = why or {}
         out: dict[int, Page] = {}
         fresh = [inp for inp in inputs if id(inp) not in done]
-        for inp, page in zip(
-            fresh, self.text.convert(fresh, decisions, not_ocred=note), strict=True
-        ):
-            out[id(inp)] = page
+        groups: dict[str, list[PageInput]] = {}
+        for inp in fresh:
+            reason = why.get(id(inp))
+            groups.setdefault(f"not OCRed: {reason}" if reason else note, []).append(inp)
+        for group_note, group in groups.items():
+            converted = self.text.convert(group, decisions, not_ocred=group_note)
+            for inp, page in zip(group, converted, strict=True):
+                out[id(inp)] = page
         for inp in inputs:
             if id(inp) in done:  # laid out already, then routed to OCR by its content
                 page = done[id(inp)]

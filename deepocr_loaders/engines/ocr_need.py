@@ -18,6 +18,10 @@ a sentence saying why, and the measurements behind it. Reasons, in the order the
   images or vector graphics;
 * ``text_ok``: the text layer is good.
 
+The text-layer engine checks for damage before this detector runs: ``damaged`` (MuPDF could not
+read all of the page's content: a content stream missing, cut short or corrupt, see
+:meth:`~deepocr_loaders.sources.PdfSource.page_damage`), so its text may be incomplete.
+
 More reasons are assigned after the layout pass: ``text_lost`` (the page has text but the layout
 result kept little of it, e.g. text rotated by the page's /Rotate), ``formulas`` and ``tables``
 (``auto`` options forcing OCR for pages with those), and ``not_pdf`` for image inputs.
@@ -49,6 +53,7 @@ class OcrReason(str, Enum):
     """Why a page does or does not need OCR."""
 
     TEXT_OK = "text_ok"
+    DAMAGED = "damaged"
     BLANK = "blank"
     OCR_LAYER_TRUSTED = "ocr_layer_trusted"
     FORCED = "forced"
@@ -74,11 +79,15 @@ class OcrDecision:
     message: str
     text_usable: bool = True
     metrics: dict[str, float | int] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    """What the page should carry in ``Page.warnings`` whichever route it takes (damage found
+    while it was read, a repaired file)."""
 
     def to_metadata(self) -> dict[str, Any]:
-        """A JSON-ready dict for ``Page.metadata["ocr_decision"]``."""
+        """A JSON-ready dict for ``Page.metadata["ocr_decision"]`` (warnings go to the page)."""
         data = asdict(self)
         data["reason"] = self.reason.value
+        del data["warnings"]
         return data
 
     @classmethod

@@ -12,6 +12,13 @@ is returned with status ``needs_ocr``, its reason in ``page.error`` and ``page.m
 whatever its text layer gives when that text is usable (an invisible OCR layer, the caption of a
 full-page image); use ``engine="auto"`` to have such pages OCRed.
 
+Damaged PDFs: while the detector reads a page, MuPDF's messages are collected
+(:func:`~deepocr_loaders.sources.mupdf_messages`); a page whose content MuPDF could not read in
+full (a content stream missing, cut short or corrupt) gets the decision ``damaged`` (needs OCR,
+text usable), so it comes back ``needs_ocr`` with what survived, an error naming the loss and
+``page.warnings`` listing it, never ``ok``. Every page of a file MuPDF had to repair carries a
+warning saying so, but stays ``ok`` when its own content streams are intact.
+
 Side effect: ``parse_document`` normalises each parsed page's rotation and drops the PDF's
 structure tree in the open ``pymupdf.Document`` (in memory only; renders look the same).
 """
@@ -33,6 +40,7 @@ import pymupdf
 from ..document import NORM_MAX, BBox, Block, BlockKind, Page, PageStatus, blocks_to_markdown
 from ..errors import EngineError
 from ..reading_order import xy_cut_order
+from ..sources import PageDamage, mupdf_messages
 from ..tables import TableGrid, grid_to_markdown, html_table_to_grid
 from . import register_engine
 from .base import Engine, PageInput, Task
@@ -148,6 +156,34 @@ def _text_lost(decision: OcrDecision, blocks: list[Block]) -> OcrDecision | None
     )
 
 
+def _page_damage(inp: PageInput, messages: Sequence[str]) -> PageDamage:
+    check = getattr(inp.source, "page_damage", None)
+    if check is None or inp.index in getattr(inp.source, "missing_pages", ()):
+        return PageDamage()  # a lost page object fails the page in convert() anyway
+    try:
+        return check(inp.index, messages)
+    except Exception as exc:  # the check must never cost the page
+        log.warning("damage check failed on page %d: %s", inp.index + 1, exc)
+        return PageDamage()
+
+
+def _with_damage(decision: OcrDecision, damage: PageDamage) -> OcrDecision:
+    """``decision`` carrying the damage's warnings; a ``damaged`` decision if content was lost."""
+    if not damage.damaged:
+        return (
+            dataclasses.replace(decision, warnings=damage.warnings) if damage.warnings else decision
+        )
+    metrics = dict(decision.metrics)
+    return OcrDecision(
+        True,
+        OcrReason.DAMAGED,
+        f"damaged PDF, text may be missing: {damage.summary()}",
+        True,
+        metrics,
+        damage.warnings,
+    )
+
+
 def _has_spans(html: str) -> bool:
     return any(int(m.group(1)) > 1 for m in _SPAN_ATTR_RE.finditer(html))
 
@@ -227,6 +263,8 @@ class TextLayerEngine(Engine):
             "picture_text": self.picture_text,
             "furniture": self.furniture,
             "detector": dataclasses.asdict(self.detector) if self.detector else None,
+            # Pages cached before damaged PDFs were detected may be "ok" with text missing.
+            "damage_check": 1,
             "pymupdf": pymupdf.VersionBind,
             "pymupdf4llm": getattr(pymupdf4llm, "__version__", ""),
         }
@@ -249,16 +287,20 @@ class TextLayerEngine(Engine):
             return OcrDecision(
                 True, OcrReason.NOT_PDF, "an image has no text layer; it needs OCR", False
             )
-        if self.detector is None:
-            return OcrDecision(False, OcrReason.TEXT_OK, "OCR-need detection is off")
-        with _lock(inp):
+        with _lock(inp), mupdf_messages() as messages:
             try:
-                return self.detector(pdf.load_page(inp.index))
+                page = pdf.load_page(inp.index)
+                if self.detector is None:
+                    page.get_text("text")  # so MuPDF reports content it cannot read
+                    decision = OcrDecision(False, OcrReason.TEXT_OK, "OCR-need detection is off")
+                else:
+                    decision = self.detector(page)
             except Exception as exc:  # a page the detector can't read is still laid out
                 log.warning("OCR-need detection failed on page %d: %s", inp.index + 1, exc)
-                return OcrDecision(
+                decision = OcrDecision(
                     False, OcrReason.TEXT_OK, f"OCR-need detection failed ({exc}); text layer used"
                 )
+        return _with_damage(decision, _page_damage(inp, messages))
 
     def convert(
         self,
@@ -302,6 +344,7 @@ class TextLayerEngine(Engine):
                 label=inp.label,
                 engine=self.name,
                 metadata=decision_metadata(decision, route),
+                warnings=list(decision.warnings),
             )
             if key in errors:
                 page.status = PageStatus.FAILED
@@ -313,6 +356,7 @@ class TextLayerEngine(Engine):
                 page.markdown = blocks_to_markdown(page.blocks, exclude=exclude)
                 lost = _text_lost(decision, page.blocks)
                 if lost is not None:
+                    lost = dataclasses.replace(lost, warnings=decision.warnings)
                     decision = decisions[id(inp)] = lost  # the caller sees the new decision
                     page.metadata.update(decision_metadata(decision, "needs_ocr"))
             if decision.needs_ocr and page.status is PageStatus.OK:
@@ -343,7 +387,8 @@ class TextLayerEngine(Engine):
     def _parse_pages(self, first: PageInput, indices: list[int]) -> dict[int, Any]:
         pdf: pymupdf.Document = first.source.pdf  # type: ignore[attr-defined]
         state = self._state(pdf)
-        with _lock(first):
+        # Inside mupdf_messages: its MuPDF messages must not reach another thread's page check.
+        with _lock(first), mupdf_messages():
             parsed = self._layout.parse_document(
                 pdf,
                 pages=indices,
