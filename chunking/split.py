@@ -54,33 +54,43 @@ def _hard_cut(
     budget is one indivisible token). The longest run that fits ends where a token ends."""
     out: list[Span] = []
     pos = start
-    step = max(4 * max_tokens, 1)  # a first guess of how many characters fit
+    guess = max(4 * max_tokens, 1)  # how many characters fit: then, what fitted last time
+
+    def fits(n: int) -> bool:
+        return count(text[pos : pos + n]) <= max_tokens
+
     while pos < end:
-        rest = count(text[pos : min(pos + step, end)])
-        if pos + step >= end and rest <= max_tokens:
-            out.append((text[pos:end], rest, pos, end))
-            break
-        # Bracket the longest fitting length between lo (fits, or 1) and hi (does not).
-        lo, hi = 1, min(step, end - pos)
-        if rest <= max_tokens:
-            lo = hi
-            while True:
-                hi = min(2 * hi, end - pos)
-                if count(text[pos : pos + hi]) > max_tokens:
+        rest = end - pos
+        # lo: a length that fits (or 1, the least a cut takes); hi: one that does not (or 0
+        # when all the rest fits). Gallop from the guess in growing steps, then bisect.
+        step = max(guess // 32, 1)
+        lo, hi = 0, min(guess, rest)
+        if fits(hi):
+            lo, hi = hi, 0
+            while lo < rest:
+                n = min(lo + step, rest)
+                if not fits(n):
+                    hi = n
                     break
-                lo = hi
-                if hi == end - pos:
+                lo, step = n, step * 2
+        else:
+            while hi > 1:
+                n = max(hi - step, 1)
+                if fits(n):
+                    lo = n
                     break
-        if lo < hi:
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                if count(text[pos : pos + mid]) <= max_tokens:
-                    lo = mid
-                else:
-                    hi = mid
-        out.append((text[pos : pos + lo], count(text[pos : pos + lo]), pos, pos + lo))
+                hi, step = n, step * 2
+            lo = max(lo, 1)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if fits(mid):
+                lo = mid
+            else:
+                hi = mid
+        piece = text[pos : pos + lo]
+        out.append((piece, count(piece), pos, pos + lo))
         pos += lo
-        step = max(lo, 1)
+        guess = lo
     return out
 
 
