@@ -170,10 +170,14 @@ def _cited(piece: _Piece, start: int, end: int) -> list[Block]:
 class LayoutChunker:
     """Chunks a :class:`~deepocr_loaders.Document` along its layout.
 
-    ``max_tokens`` is the budget per chunk; only what cannot be cut exceeds it: an equation, a
-    word, or a single table row with the header and caption it must carry. A table is cut only
-    between rows, and not inside a run of rows under one row label (a first cell that spans
-    them) while the run fits the budget.
+    ``max_tokens`` is the budget per chunk; only what is kept whole exceeds it: an equation, a
+    figure, a single table row with the header and caption it must carry, or one character
+    that alone counts more. Prose is cut between sentences (the stops of CJK and other
+    scripts included), else between words, else at the last token boundary that fits; a run of
+    headings without body is cut like prose. A table is cut only between rows, and not inside
+    a run of rows under one row label (a first cell that spans them) while the run fits the
+    budget. A chunk cites only the blocks, boxes and pages whose text it holds, also when cut
+    from a paragraph joined across pages.
 
     ``min_tokens`` (default 120, or 30% of a smaller budget): a chunk below it merges with the
     previous chunk of its section when the pair fits the budget, and an oversized paragraph is
