@@ -10,7 +10,7 @@ from typing import Any, Literal
 from deepocr_loaders.document import Block, Document, Page
 
 from .chunk import Chunk, ChunkKind
-from .split import split_text, tail_sentences, tail_start
+from .split import split_spans, tail_sentences, tail_start
 from .tables import TableLines, cells, key_column, names_rows, part_text, row_groups
 from .tokens import resolve_token_counter
 from .units import Unit, build_units
@@ -42,6 +42,9 @@ class _Piece:
     extra: dict[str, Any] = field(default_factory=dict)
     index: str | None = None
     """What stands for ``text`` in the text to embed, when that differs (a table's keys)."""
+    unit: Unit | None = None
+    """Prose: the unit the piece was cut from, and where in its text the piece lies."""
+    span: tuple[int, int] = (0, 0)
 
 
 def _table_keys(table: TableLines) -> tuple[str, str, list[str]]:
@@ -139,13 +142,42 @@ def _part_blocks(unit: Unit, start: int, end: int, first: bool, last: bool) -> l
     return [*above, *(mine or parts), *below]
 
 
+def _source_offset(piece: _Piece, cut: int) -> int:
+    """The offset in the text of ``piece``'s unit that offset ``cut`` in the piece's text
+    stands for: the piece's text is its stretch of the unit's text with the whitespace between
+    sentences and words rewritten, so the two hold the same other characters in order."""
+    assert piece.unit is not None
+    source = piece.unit.text
+    wanted = len("".join(piece.text[:cut].split()))  # its characters other than spaces
+    pos = piece.span[0]
+    if wanted == 0:
+        return pos
+    for pos in range(piece.span[0], piece.span[1]):
+        if not source[pos].isspace():
+            wanted -= 1
+            if wanted == 0:
+                return pos + 1
+    return piece.span[1]
+
+
+def _cited(piece: _Piece, start: int, end: int) -> list[Block]:
+    """The blocks of ``piece``'s unit whose text overlaps ``start:end`` of the unit's text."""
+    if piece.unit is None or start >= end:
+        return piece.blocks
+    return piece.unit.blocks_in(start, end)
+
+
 class LayoutChunker:
     """Chunks a :class:`~deepocr_loaders.Document` along its layout.
 
-    ``max_tokens`` is the budget per chunk; only what cannot be cut exceeds it: an equation, a
-    word, or a single table row with the header and caption it must carry. A table is cut only
-    between rows, and not inside a run of rows under one row label (a first cell that spans
-    them) while the run fits the budget.
+    ``max_tokens`` is the budget per chunk; only what is kept whole exceeds it: an equation, a
+    figure, a single table row with the header and caption it must carry, or one character
+    that alone counts more. Prose is cut between sentences (the stops of CJK and other
+    scripts included), else between words, else at the last token boundary that fits; a run of
+    headings without body is cut like prose. A table is cut only between rows, and not inside
+    a run of rows under one row label (a first cell that spans them) while the run fits the
+    budget. A chunk cites only the blocks, boxes and pages whose text it holds, also when cut
+    from a paragraph joined across pages.
 
     ``min_tokens`` (default 120, or 30% of a smaller budget): a chunk below it merges with the
     previous chunk of its section when the pair fits the budget, and an oversized paragraph is
@@ -208,8 +240,56 @@ class LayoutChunker:
 
     def _split_prose(self, unit: Unit, reserved: int) -> list[_Piece]:
         budget = max(self.max_tokens - reserved, 1)
-        parts = split_text(unit.text, budget, self.count, by_line=unit.kind in ("list", "code"))
-        return [_Piece(unit.kind, t, unit.blocks, n, unit.section, unit.path) for t, n in parts]
+        parts = split_spans(unit.text, budget, self.count, by_line=unit.kind in ("list", "code"))
+        # Each piece cites only the blocks it holds text of (a paragraph joined across pages
+        # can be long: citing all of its blocks in every piece grows with its square).
+        return [
+            _Piece(
+                unit.kind,
+                t,
+                unit.blocks_in(a, b),
+                n,
+                unit.section,
+                unit.path,
+                unit=unit,
+                span=(a, b),
+            )
+            for t, n, a, b in parts
+        ]
+
+    def _split_headings(self, heads: list[Unit]) -> list[_Piece]:
+        """A run of headings with no body between them, as pieces of their own that keep the
+        budget: cut between headings, and a heading over the budget like any text."""
+        pieces: list[_Piece] = []
+        group: list[Unit] = []
+        used = 0
+
+        def flush() -> None:
+            if group:
+                text = "\n\n".join(h.text for h in group)
+                blocks = [b for h in group for b in h.blocks]
+                end = group[-1]
+                tokens = self.count(text)
+                pieces.append(_Piece("heading", text, blocks, tokens, end.section, end.path))
+                group.clear()
+
+        for head in heads:
+            cost = self.count(head.text)
+            if cost > self.max_tokens:
+                flush()
+                used = 0
+                pieces.extend(
+                    _Piece("heading", t, head.blocks, n, head.section, head.path)
+                    for t, n, _, _ in split_spans(head.text, self.max_tokens, self.count)
+                )
+                continue
+            if group and used + cost + 1 > self.max_tokens:
+                flush()
+                used = 0
+            used += cost + 1 if group else cost
+            group.append(head)
+        flush()
+        return pieces
 
     def _table_pieces(self, unit: Unit, reserved: int) -> list[_Piece]:
         assert unit.table is not None
@@ -263,11 +343,22 @@ class LayoutChunker:
     def _pieces(self, units: list[Unit]) -> list[_Piece]:
         pieces: list[_Piece] = []
         heads: list[Unit] = []
+        reserved = 0
         for unit in units:
             if unit.kind == "heading":
+                cost = self.count(unit.text) + 1
+                if heads and reserved + cost > self.max_tokens // 2:
+                    # A run of headings that would leave what follows less than half the
+                    # budget: the run so far becomes pieces of its own.
+                    pieces.extend(self._split_headings(heads))
+                    heads, reserved = [], 0
                 heads.append(unit)
+                reserved += cost
                 continue
-            reserved = sum(self.count(h.text) + 1 for h in heads)
+            if reserved > self.max_tokens // 2:
+                # One heading that long: alone, and split if over the budget.
+                pieces.extend(self._split_headings(heads))
+                heads, reserved = [], 0
             if unit.kind == "table":
                 new = self._table_pieces(unit, reserved)
             elif unit.kind == "equation":
@@ -282,17 +373,19 @@ class LayoutChunker:
                         # Only the closing sentences that introduce the equation go with it.
                         cut = tail_start(last.text, room, self.count, at_least_one=True)
                         head = last.text[:cut].strip()
+                        mid = _source_offset(last, cut)
                         if head:
                             intro.append(
                                 _Piece(
                                     last.kind,
                                     head,
-                                    last.blocks,
+                                    _cited(last, last.span[0], mid),
                                     self.count(head),
                                     last.section,
                                     last.path,
                                 )
                             )
+                            last.blocks = _cited(last, mid, last.span[1])
                         last.text = last.text[cut:].strip()
                         last.tokens = self.count(last.text)
                     new.extend(intro)
@@ -322,13 +415,10 @@ class LayoutChunker:
                     first.index = "\n\n".join([*(h.text for h in heads), first.index])
                 first.blocks = [b for h in heads for b in h.blocks] + first.blocks
                 first.tokens += reserved
-                heads = []
+                heads, reserved = [], 0
             pieces.extend(new)
         if heads:
-            text = "\n\n".join(h.text for h in heads)
-            blocks = [b for h in heads for b in h.blocks]
-            end = heads[-1]
-            pieces.append(_Piece("heading", text, blocks, self.count(text), end.section, end.path))
+            pieces.extend(self._split_headings(heads))
         return pieces
 
     # -- packing ---------------------------------------------------------------------------

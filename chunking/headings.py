@@ -26,6 +26,7 @@ _NUMBERING = (
 )
 
 HEADING_KINDS = (BlockKind.TITLE, BlockKind.HEADING)
+_MAX_NESTED_RUN = 6
 
 
 def numbering_depth(text: str) -> int:
@@ -73,6 +74,15 @@ def heading_levels(blocks: Sequence[Block]) -> dict[int, int]:
             raw[i] = max(_hash_depth(block) - 1, 1)
     ranks = {value: rank for rank, value in enumerate(sorted(set(raw.values())), start=1)}
     offset = 1 if has_title else 0
+    # Runs of headings with nothing between them; the positions of those too long to nest.
+    flat: set[int] = set()
+    run: list[int] = []
+    for i in [*positions, -2]:
+        if run and i != run[-1] + 1:
+            if len(run) > _MAX_NESTED_RUN:
+                flat.update(run)
+            run = []
+        run.append(i)
     levels: dict[int, int] = {}
     for i in positions:
         if i in titles:
@@ -85,6 +95,7 @@ def heading_levels(blocks: Sequence[Block]) -> dict[int, int]:
             and prev not in titles
             and level <= levels[prev]
             and not (i in numbered and prev in numbered)
+            and i not in flat
         ):
             level = levels[prev] + 1
         levels[i] = level

@@ -45,12 +45,30 @@ def _ascii_stand_in(match: re.Match[str]) -> str:
     return _regex_class(match.group())
 
 
+class _StandIns(dict[int, str]):
+    """A ``str.translate`` table: a non-ASCII character to its class's ASCII stand-in (found
+    once per character), ASCII characters to themselves."""
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        self[code] = value = char if code < 128 else _regex_class(char)
+        return value
+
+
+_STAND_INS = _StandIns()
+
+
 def default_token_count(text: str) -> int:
     """Approximate subword-token count of ``text`` (no model, no download)."""
     if len(text) < 12:  # a word or two: the regex costs less than the passes' fixed cost
         return len(_PIECE_RE.findall(text))
     if not text.isascii():
-        text = _NON_ASCII_RE.sub(_ascii_stand_in, text)
+        # A few curly quotes in prose: replace just those; text in another script (CJK...):
+        # translate every character, at a dictionary lookup each instead of a call per match.
+        if len(text.encode()) - len(text) > len(text) // 16:
+            text = text.translate(_STAND_INS)
+        else:
+            text = _NON_ASCII_RE.sub(_ascii_stand_in, text)
     # The leading space makes every word run start after a space, the text's first included.
     classes = (" " + text).encode("ascii").translate(_CLASS_OF)
     pieces = classes.count(b".")

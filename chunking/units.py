@@ -9,6 +9,7 @@ the paragraph that introduces them). Each unit knows its section and heading pat
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
 from deepocr_loaders.document import Block, BlockKind, Document, Page
@@ -24,7 +25,12 @@ _PAGE_NUMBER_RE = re.compile(
     r"(?i)(?:page\s+)?(?:\d{1,4}|[ivxlcdm]{1,7})(?:\s*(?:/|of)\s*\d{1,4})?|[-–—]\s*\d{1,4}\s*[-–—]"
 )
 _MARGIN = 0.1
-_SENTENCE_END = (".", "!", "?", ":", ";", '."', ".'", ".)", '?"', '!"', ".”", "?”", "!”")
+_SENTENCE_END = (
+    *(".", "!", "?", ":", ";", '."', ".'", ".)", '?"', '!"', ".”", "?”", "!”"),
+    # Scripts written without spaces between sentences (CJK), and the danda.
+    *("。", "．", "｡", "！", "？", "；", "：", "。」", "。』", "。”", "。）", "！」", "？」"),
+    *("।", "॥"),
+)
 
 
 @dataclass
@@ -53,6 +59,22 @@ class Unit:
     intro: Unit | None = None
     """Equations: the paragraph that introduces them."""
     image_paths: list[str] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)
+    """Text, lists and code: where each block's text starts in ``text`` (in block order) and,
+    in ``ends``, where it ends; so a piece cut from the unit cites only the blocks it holds
+    text of."""
+    ends: list[int] = field(default_factory=list)
+
+    def blocks_in(self, start: int, end: int) -> list[Block]:
+        """The blocks whose text overlaps ``text[start:end]`` (all of them without spans)."""
+        if not self.starts:
+            return self.blocks
+        lo = bisect_right(self.ends, start)
+        hi = bisect_left(self.starts, end)
+        if lo >= hi:  # nothing but the gap between two blocks: the nearest one
+            lo = min(lo, len(self.blocks) - 1)
+            hi = lo + 1
+        return self.blocks[lo:hi]
 
 
 def is_furniture(block: Block, page: Page | None) -> bool:
@@ -143,11 +165,31 @@ def _continues(a: Block, b: Block) -> bool:
     return b.text.lstrip()[:1].islower()
 
 
-def _join(left: str, right: str) -> str:
-    left, right = left.rstrip(), right.lstrip()
+def _gap(left: str, right: str) -> str:
+    """What joins a paragraph's text ``left`` (right-stripped) to its continuation ``right``
+    (left-stripped) across a break."""
     if left.endswith("-") and right[:1].islower():
-        return left + right  # a word hyphenated across the break
-    return f"{left} {right}"
+        return ""  # a word hyphenated across the break
+    return " "
+
+
+def _interleave(texts: list[str], gaps: list[str]) -> list[str]:
+    out = [texts[0]]
+    for gap, text in zip(gaps, texts[1:], strict=True):
+        out += (gap, text)
+    return out
+
+
+def _locate(unit: Unit, texts: list[str], gaps: list[str]) -> None:
+    """Record where each of ``unit``'s blocks (whose texts, joined by ``gaps``, make its text)
+    lies in its text."""
+    pos = 0
+    for k, text in enumerate(texts):
+        unit.starts.append(pos)
+        pos += len(text)
+        unit.ends.append(pos)
+        if k < len(gaps):
+            pos += len(gaps[k])
 
 
 def _figure_text(block: Block) -> str:
@@ -253,21 +295,29 @@ def build_units(document: Document, *, include_furniture: bool = False) -> list[
             while j + 1 < n and body[j + 1].kind is BlockKind.LIST_ITEM:
                 j += 1
             items = body[i : j + 1]
-            units.append(
-                Unit("list", "\n".join(b.text.strip() for b in items), items, section, path)
-            )
+            texts = [b.text.strip() for b in items]
+            unit = Unit("list", "\n".join(texts), items, section, path)
+            _locate(unit, texts, ["\n"] * (len(texts) - 1))
+            units.append(unit)
             i = j + 1
         elif kind is BlockKind.CODE:
             units.append(Unit("code", block.text.strip(), [block], section, path))
             i += 1
         else:
             blocks = [block]
-            text = block.text.strip()
+            texts = [block.text.strip()]
+            gaps: list[str] = []
             while i + 1 < n and i + 1 not in targets and _continues(body[i], body[i + 1]):
                 i += 1
                 blocks.append(body[i])
-                text = _join(text, body[i].text)
-            units.append(Unit("text", text, blocks, section, path))
+                texts[-1] = texts[-1].rstrip()
+                right = body[i].text.lstrip()
+                gaps.append(_gap(texts[-1], right))
+                texts.append(right)
+            unit = Unit("text", "".join(_interleave(texts, gaps)), blocks, section, path)
+            if len(blocks) > 1:
+                _locate(unit, texts, gaps)
+            units.append(unit)
             i += 1
     return units
 

@@ -99,3 +99,26 @@ def sample_document() -> Document:
     """The bundled one-page field report, parsed from its grounded output."""
     page = build_page(sample_grounded_output(), index=0, width=W, height=H, engine="recorded")
     return Document(source="field_report.pdf", sha256="f" * 64, pages=[page])
+
+
+_TERMS = ["aquifer", "baseflow", "catchment", "discharge", "ephemeral", "floodplain", "gauge"]
+
+
+def glossary_document(n_pages: int, *, per_page: int = 6, full_stops: bool = False) -> Document:
+    """A glossary of ``n_pages`` pages, ``per_page`` entries a page, none ending a sentence
+    (unless ``full_stops``): every entry continues the one before, across pages, so the whole
+    glossary is one paragraph unit for the chunker."""
+    stop = "." if full_stops else ""
+    pages = []
+    for p in range(n_pages):
+        blocks = []
+        for k in range(per_page):
+            term = f"{_TERMS[(p + k) % len(_TERMS)]} {p}-{k}"
+            text = (
+                f"{term} the measured or estimated quantity of water recorded at the station "
+                f"during the survey period and kept in the field register of page {p}{stop}"
+            )
+            y = 60 + 110 * k
+            blocks.append(blk(BlockKind.TEXT, text, (72, y, 540, y + 90)))
+        pages.append(blocks)
+    return doc(pages, source="glossary.pdf")
