@@ -16,6 +16,7 @@ not start; 2 bad usage.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import logging
@@ -24,8 +25,9 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from .atomic import atomic_write, write_text_atomic
 from .document import BlockKind, Document, PageStatus
 from .errors import DeepOCRError
 from .grounding import build_page, parse_grounded_page
@@ -230,22 +232,16 @@ def _cmd_chunk(args: argparse.Namespace) -> int:
     return report.exit_code()
 
 
-class _open_out:
-    """A JSONL sink: a file, or stdout for ``-``."""
-
-    def __init__(self, target: str) -> None:
-        self.target = target
-
-    def __enter__(self) -> Any:
-        if self.target == "-":
-            return sys.stdout
-        Path(self.target).parent.mkdir(parents=True, exist_ok=True)
-        self.handle = open(self.target, "w", encoding="utf-8")
-        return self.handle
-
-    def __exit__(self, *exc: object) -> None:
-        if self.target != "-":
-            self.handle.close()
+@contextlib.contextmanager
+def _open_out(target: str) -> Iterator[IO[str]]:
+    """A JSONL sink: stdout for ``-``, else a temporary file that replaces ``target`` only when
+    the run ends normally (a crash or ``kill -9`` leaves the previous output as it was)."""
+    if target == "-":
+        yield sys.stdout
+        return
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(target) as handle:
+        yield handle
 
 
 def _ingest_one(
@@ -395,8 +391,8 @@ def make_sample_pdf(path: Path) -> None:
 def _write_doc(doc: Document, out_dir: Path, stem: str) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     md_path, json_path = out_dir / f"{stem}.md", out_dir / f"{stem}.json"
-    md_path.write_text(doc.to_markdown(), encoding="utf-8")
-    json_path.write_text(doc.to_json(indent=2), encoding="utf-8")
+    write_text_atomic(md_path, doc.to_markdown())
+    write_text_atomic(json_path, doc.to_json(indent=2))
     return md_path, json_path
 
 
@@ -414,8 +410,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     written += _write_doc(doc, out, "sample")
     chunks = _chunk_dicts(doc, args)
     chunks_path = out / "sample.chunks.jsonl"
-    chunks_path.write_text(
-        "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in chunks), encoding="utf-8"
+    write_text_atomic(
+        chunks_path, "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in chunks)
     )
     written.append(chunks_path)
     written.append(render_inspection(pdf_path, doc, out / "inspect", chunks=chunks))
