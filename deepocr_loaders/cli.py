@@ -20,7 +20,9 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import sys
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -197,21 +199,55 @@ class _Report:
 # -- commands -----------------------------------------------------------------------------------
 
 
+def output_stems(paths: Sequence[Path]) -> dict[Path, Path]:
+    """Where each input's outputs go, relative to the output folder and without a suffix.
+
+    Inputs keep their path under the folder that holds them all (``kb/a/report.pdf`` and
+    ``kb/b/report.pdf`` give ``a/report`` and ``b/report``); a lone file, or files side by side,
+    give just their stem. Two inputs never share outputs: names that still clash (``report.pdf``
+    and ``report.png``) keep their suffix (``report.pdf``), and any clash left gets ``-2``...
+    """
+    absolute = {path: Path(os.path.abspath(path)) for path in paths}
+    if not absolute:
+        return {}
+    root = Path(os.path.commonpath([p.parent for p in absolute.values()]))
+    relative = {path: a.relative_to(root) for path, a in absolute.items()}
+    by_stem = Counter(r.parent / r.stem for r in relative.values())
+    taken: set[Path] = set()
+    stems: dict[Path, Path] = {}
+    for path, rel in relative.items():
+        stem = rel.parent / rel.stem
+        candidate = stem if by_stem[stem] == 1 else rel
+        n = 1
+        while candidate in taken:
+            n += 1
+            candidate = rel.parent / f"{rel.name}-{n}"
+        taken.add(candidate)
+        stems[path] = candidate
+    return stems
+
+
 def _cmd_convert(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     report = _Report()
-    for path, doc in report.converted(list_inputs(args.inputs), _convert_kwargs(args), args.quiet):
+    paths = list_inputs(args.inputs)
+    stems = output_stems(paths)
+    for path, doc in report.converted(paths, _convert_kwargs(args), args.quiet):
+        stem = stems[path]
+        folder = out / stem.parent
         if args.crop_figures:
-            _crop_figures(path, doc, out, args)
-        _write_doc(doc, out, path.stem)
+            _crop_figures(path, doc, folder, stem.name, args)
+        _write_doc(doc, folder, stem.name)
         if not args.quiet:
-            print(f"{path} -> {out / path.stem}.md, .json ({len(doc.pages)} pages)")
+            print(f"{path} -> {out / stem}.md, .json ({len(doc.pages)} pages)")
     report.print()
     return report.exit_code()
 
 
-def _crop_figures(path: Path, doc: Document, out: Path, args: argparse.Namespace) -> None:
+def _crop_figures(
+    path: Path, doc: Document, out: Path, stem: str, args: argparse.Namespace
+) -> None:
     """Save figure regions as images next to the Markdown, which then links them."""
     from .figures import crop_figures
 
@@ -219,7 +255,7 @@ def _crop_figures(path: Path, doc: Document, out: Path, args: argparse.Namespace
         for page in doc.pages:
             if any(b.kind is BlockKind.FIGURE and b.bbox for b in page.blocks):
                 image = src.render(page.index, args.dpi).image
-                crop_figures(page, image, out, stem=path.stem)
+                crop_figures(page, image, out, stem=stem)
 
 
 def _cmd_chunk(args: argparse.Namespace) -> int:
