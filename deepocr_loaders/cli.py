@@ -20,8 +20,11 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
+import re
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -31,7 +34,7 @@ from typing import IO, Any
 
 from .atomic import atomic_write, write_text_atomic
 from .document import BlockKind, Document, PageStatus
-from .errors import DeepOCRError
+from .errors import ConfigError, DeepOCRError
 from .grounding import build_page, parse_grounded_page
 from .samples import sample_grounded_output
 from .sources import list_inputs, open_source
@@ -97,16 +100,17 @@ def _add_chunk_args(p: argparse.ArgumentParser) -> None:
 
 def _convert_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     cache: Any = False if args.no_cache else (args.cache or True)
-    return {
-        "engine": args.engine,
-        "model": args.model,
+    common = {
         "pages": args.pages,
         "dpi": args.dpi,
         "password": args.password,
         "task": args.task,
         "cache": cache,
-        **dict(args.engine_option),
     }
+    engine = getattr(args, "engine_instance", None)
+    if engine is not None:  # started (and its options checked) once, before any file
+        return {"engine": engine, **common}
+    return {"engine": args.engine, "model": args.model, **common, **dict(args.engine_option)}
 
 
 def _convert(path: Path, kwargs: dict[str, Any], quiet: bool) -> Document:
@@ -194,6 +198,119 @@ class _Report:
             f"{len(self.page_problems)} page(s) not ok",
             file=sys.stderr,
         )
+
+
+# -- option checks, before any work ------------------------------------------------------------
+
+
+class UsageError(Exception):
+    """A bad option: one line naming it on stderr, exit code 2."""
+
+
+_FOLDER_OUTPUT = {"demo", "convert", "inspect", "parse"}
+_CHUNK_FLAGS = ("max_tokens", "min_tokens", "overlap_tokens", "table_max_tokens", "table_embedding")
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Raise :class:`UsageError` for an option no run could use (cheap checks only)."""
+    dpi = getattr(args, "dpi", None)
+    if dpi is not None and not (math.isfinite(dpi) and dpi > 0):
+        raise UsageError(f"--dpi must be a positive number, not {dpi:g}")
+    if hasattr(args, "max_tokens"):
+        _check_chunk_options(args)
+    if args.command == "ingest":
+        if args.workers < 1:
+            raise UsageError(f"--workers must be at least 1, not {args.workers}")
+        if args.ocr_actors < 1:
+            raise UsageError(f"--ocr-actors must be at least 1, not {args.ocr_actors}")
+        if not (math.isfinite(args.gpus_per_actor) and args.gpus_per_actor >= 0):
+            raise UsageError(f"--gpus-per-actor must be 0 or more, not {args.gpus_per_actor:g}")
+    if args.command in ("convert", "chunk", "ingest", "inspect", "demo"):
+        from .engines import available_engines
+
+        if args.engine not in available_engines():
+            known = ", ".join(available_engines())
+            raise UsageError(f"--engine {args.engine}: unknown engine (known: {known})")
+    if args.command in _FOLDER_OUTPUT:
+        _check_output_folder(Path(args.out))
+    elif args.out != "-":
+        target = Path(args.out)
+        if target.is_dir():
+            raise UsageError(f"-o {target}: is a folder; give the JSONL file's name")
+        _check_output_folder(target.parent, shown=target)
+
+
+def _check_chunk_options(args: argparse.Namespace) -> None:
+    if args.max_tokens < 1:
+        raise UsageError(f"--max-tokens must be at least 1, not {args.max_tokens}")
+    if args.min_tokens is not None and not 0 <= args.min_tokens <= args.max_tokens:
+        raise UsageError(
+            f"--min-tokens must be between 0 and --max-tokens ({args.max_tokens}), "
+            f"not {args.min_tokens}"
+        )
+    if not 0 <= args.overlap_tokens < args.max_tokens:
+        raise UsageError(
+            f"--overlap-tokens must be at least 0 and less than --max-tokens "
+            f"({args.max_tokens}), not {args.overlap_tokens}"
+        )
+    if args.table_max_tokens is not None and args.table_max_tokens < 1:
+        raise UsageError(f"--table-max-tokens must be at least 1, not {args.table_max_tokens}")
+    try:  # whatever else the chunker refuses, said with the flags' names
+        _chunker(args)
+    except ValueError as exc:
+        text = str(exc)
+        for dest in _CHUNK_FLAGS:
+            text = re.sub(rf"\b{dest}\b", "--" + dest.replace("_", "-"), text)
+        raise UsageError(text) from exc
+
+
+def _check_output_folder(folder: Path, shown: Path | None = None) -> None:
+    """The folder exists (made if need be) and a file can be created in it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"-o {shown or folder}: cannot write there ({exc.strerror or exc})"
+        ) from exc
+
+
+def start_engine(args: argparse.Namespace) -> Any:
+    """The run's engine, made once before any file (its options checked), or None.
+
+    ``ingest --ray`` leaves it to the cluster's actors; ``ingest --workers N`` checks the
+    options here but lets each worker process make its own.
+    """
+    from .engines import Engine
+    from .pipeline import resolve_engine
+
+    if not hasattr(args, "engine") or args.command == "parse":
+        return None
+    if args.command == "ingest" and args.ray:
+        return None
+    if args.command == "inspect" and args.json:
+        return None
+    options = dict(getattr(args, "engine_option", []))
+    try:
+        engine: Engine = resolve_engine(args.engine, getattr(args, "model", None), options)
+    except ConfigError as exc:
+        raise UsageError(_engine_option_message(exc, args, options)) from exc
+    if args.command == "ingest" and args.workers > 1:
+        engine.close()
+        return None
+    return engine
+
+
+def _engine_option_message(exc: ConfigError, args: argparse.Namespace, options: dict) -> str:
+    option = exc.option or ""
+    if option == "model":
+        return f"--model: {exc}"
+    if option in options:
+        return f"-E {option}={json.dumps(options[option])}: {exc}"
+    if option:  # a required option left out
+        return f"--engine {args.engine}: {exc} (give it with -E {option}=...)"
+    return f"--engine {args.engine}: {exc}"
 
 
 # -- commands -----------------------------------------------------------------------------------
@@ -442,7 +559,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     written = [pdf_path]
 
     # 1. The main job on this machine: convert (auto = text layer, OCR where a page needs it).
-    doc = _convert(pdf_path, {"engine": args.engine, "cache": False}, quiet=True)
+    engine = getattr(args, "engine_instance", None) or args.engine
+    doc = _convert(pdf_path, {"engine": engine, "cache": False}, quiet=True)
     written += _write_doc(doc, out, "sample")
     chunks = _chunk_dicts(doc, args)
     chunks_path = out / "sample.chunks.jsonl"
@@ -588,11 +706,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.ERROR, format="%(name)s: %(message)s"
     )
+    engine = None
     try:
+        check_options(args)  # options first: a bad one costs no work and names itself
+        engine = args.engine_instance = start_engine(args)
         return int(args.func(args))
+    except UsageError as exc:
+        print(f"deepocr: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except DeepOCRError as exc:
         print(f"deepocr: {exc}", file=sys.stderr)
         return EXIT_FILE_ERROR
+    finally:
+        if engine is not None:
+            engine.close()
 
 
 if __name__ == "__main__":

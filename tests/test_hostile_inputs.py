@@ -1,0 +1,176 @@
+"""The hostile-input sweep (issue 18): what a careless or hostile user tries on the CLI, and the
+outcome each must keep: exit code, the message on stderr, and what is (not) left on disk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pymupdf
+import pytest
+
+from deepocr_loaders import cli
+from deepocr_loaders.cli import EXIT_OK, EXIT_USAGE, main
+
+RECORDED = ["--engine", "recorded", "-E", 'outputs=["# Page one\\n\\nSome text."]']
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEEPOCR_CACHE", str(tmp_path / "cache.sqlite"))
+
+
+@pytest.fixture
+def pdf(tmp_path: Path) -> Path:
+    return _pdf(tmp_path / "in" / "doc.pdf", "A sentence about alder creek discharge. " * 6)
+
+
+def _pdf(path: Path, text: str) -> Path:
+    doc = pymupdf.open()
+    doc.new_page(width=400, height=400).insert_textbox(pymupdf.Rect(30, 30, 370, 370), text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc.save(path)
+    return path
+
+
+def _no_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a file was converted before the options were checked")
+
+    monkeypatch.setattr(cli, "_convert", refuse)
+    monkeypatch.setattr(cli, "_ingest_one", refuse)
+
+
+# -- bad options: exit 2, one line naming the option, before any work ---------------------------
+
+BAD_OPTIONS = [
+    (["--max-tokens", "0"], "--max-tokens"),
+    (["--max-tokens", "-3"], "--max-tokens"),
+    (["--overlap-tokens", "500"], "--overlap-tokens"),
+    (["--overlap-tokens", "-1"], "--overlap-tokens"),
+    (["--min-tokens", "900"], "--min-tokens"),
+    (["--table-max-tokens", "0"], "--table-max-tokens"),
+    (["-E", "bogus=1"], "-E bogus=1"),
+    (["--engine", "text-layer", "-E", "bogus=1"], "-E bogus=1"),
+    (["--engine", "recorded"], "-E outputs="),
+    (["--engine", "no-such-engine"], "--engine no-such-engine"),
+    (["--engine", "text-layer", "--model", "some/model"], "--model"),
+    (["--dpi", "-5"], "--dpi"),
+    (["--dpi", "0"], "--dpi"),
+    (["--dpi", "nan"], "--dpi"),
+    (["--dpi", "inf"], "--dpi"),
+]
+
+
+@pytest.mark.parametrize(
+    ("command", "options", "named"),
+    [
+        (command, options, named)
+        for command in ("chunk", "ingest", "convert")
+        for options, named in BAD_OPTIONS
+        if command != "convert" or "-tokens" not in options[0]  # convert does not chunk
+    ],
+)
+def test_bad_option_is_a_usage_error(
+    command: str,
+    options: list[str],
+    named: str,
+    pdf: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _no_work(monkeypatch)
+    out = tmp_path / ("out" if command == "convert" else "out.jsonl")
+    if command != "convert":
+        out.write_text("previous\n", encoding="utf-8")
+    target = str(pdf.parent) if command == "ingest" else str(pdf)
+    assert main([command, target, "-o", str(out), "-q", *options]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("deepocr: ")
+    assert named in err and "Traceback" not in err
+    if command != "convert":
+        assert out.read_text(encoding="utf-8") == "previous\n"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["ingest", "{in}", "--workers", "0"],
+        ["ingest", "{in}", "--ocr-actors", "0"],
+        ["ingest", "{in}", "--gpus-per-actor", "-1"],
+        ["inspect", "{pdf}", "--dpi", "nan"],
+        ["inspect", "{pdf}", "--chunks", "--max-tokens", "0"],
+        ["demo", "--max-tokens", "0"],
+    ],
+)
+def test_other_bad_options_are_usage_errors(
+    argv: list[str], pdf: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [a.format(**{"in": pdf.parent, "pdf": pdf}) for a in argv]
+    out = ["-o", str(tmp_path / ("o.jsonl" if argv[0] == "ingest" else "o"))]
+    assert main([*argv, *out, "-q"] if argv[0] != "demo" else [*argv, *out]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and argv[-2] in err
+
+
+@pytest.mark.parametrize("command", ["chunk", "ingest", "convert", "inspect"])
+def test_unwritable_output_is_a_usage_error(
+    command: str,
+    pdf: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _no_work(monkeypatch)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    target = str(pdf.parent) if command == "ingest" else str(pdf)
+    out = blocker / ("x.jsonl" if command in ("chunk", "ingest") else "folder")
+    assert main([command, target, "-o", str(out), "-q"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert f"-o {out}: cannot write there" in err and len(err.strip().splitlines()) == 1
+
+
+def test_output_that_is_a_folder_is_a_usage_error(
+    pdf: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["chunk", str(pdf), "-o", str(tmp_path), "-q"]) == EXIT_USAGE
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_good_options_still_work(pdf: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ok.jsonl"
+    argv = ["chunk", str(pdf), "-o", str(out), "-q", "--dpi", "72", "--overlap-tokens", "10"]
+    assert main([*argv, *RECORDED]) == EXIT_OK
+    assert [json.loads(x)["text"] for x in out.read_text().splitlines()] == [
+        "# Page one\n\nSome text."
+    ]
+
+
+# -- outputs: never collide, never half-written -------------------------------------------------
+
+
+def test_same_name_in_two_folders_gives_two_outputs(tmp_path: Path) -> None:
+    for folder in ("a", "b"):
+        _pdf(tmp_path / "kb" / folder / "report.pdf", f"From folder {folder}.")
+    out = tmp_path / "out"
+    assert main(["convert", str(tmp_path / "kb"), "-o", str(out), "-q"]) == EXIT_OK
+    assert "folder a" in (out / "a" / "report.md").read_text(encoding="utf-8")
+    assert "folder b" in (out / "b" / "report.md").read_text(encoding="utf-8")
+
+
+def test_failed_run_keeps_previous_jsonl(
+    pdf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_text("previous\n", encoding="utf-8")
+
+    def crash(*args: object) -> list[dict[str, object]]:
+        raise MemoryError
+
+    monkeypatch.setattr(cli, "_chunk_dicts", crash)
+    with pytest.raises(MemoryError):
+        main(["chunk", str(pdf), "-o", str(out), "-q"])
+    assert out.read_text(encoding="utf-8") == "previous\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
