@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -37,7 +38,7 @@ from .document import BlockKind, Document, PageStatus
 from .errors import ConfigError, DeepOCRError
 from .grounding import build_page, parse_grounded_page
 from .samples import sample_grounded_output
-from .sources import list_inputs, open_source
+from .sources import SUPPORTED_SUFFIXES, list_inputs, open_source
 
 __all__ = ["main"]
 
@@ -161,6 +162,16 @@ class _Report:
     files_ok: int = 0
     file_errors: list[str] = field(default_factory=list)
     page_problems: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    """Folder entries that were not read (symlink loops, broken links, unreadable folders)."""
+    shown_errors: int = 0
+    """How many of ``file_errors`` were already printed as they happened (not repeated)."""
+
+    def warn(self, error: str, write: Any = None) -> None:
+        """Record a file error and print it now; the summary will not print it again."""
+        self.file_errors.append(error)
+        (write or print)(f"deepocr: {error}", file=sys.stderr)
+        self.shown_errors = len(self.file_errors)
 
     def add_document(self, doc: Document) -> None:
         self.files_ok += 1
@@ -189,15 +200,56 @@ class _Report:
         return EXIT_PAGES_NOT_OK if self.page_problems else EXIT_OK
 
     def print(self) -> None:
-        for line in self.file_errors:
+        for line in self.skipped:
+            print(f"deepocr: skipped {line}", file=sys.stderr)
+        for line in self.file_errors[self.shown_errors :]:
             print(f"deepocr: {line}", file=sys.stderr)
         for line in self.page_problems:
             print(f"deepocr: {line}", file=sys.stderr)
         print(
             f"{self.files_ok} file(s) converted, {len(self.file_errors)} failed, "
-            f"{len(self.page_problems)} page(s) not ok",
+            f"{len(self.page_problems)} page(s) not ok"
+            + (f", {len(self.skipped)} skipped" if self.skipped else ""),
             file=sys.stderr,
         )
+
+
+def skipped_entries(inputs: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """What walking the folders among ``inputs`` leaves out without a word, and why.
+
+    ``list_inputs`` takes the regular files with a supported suffix and does not follow
+    symlinked folders; this names the rest: symlink loops, broken links, symlinked folders,
+    other non-files with a supported name, and folders that cannot be read.
+    """
+    found: list[str] = []
+    for item in inputs:
+        if not Path(item).is_dir():
+            continue
+
+        def unreadable(exc: OSError) -> None:
+            found.append(f"{exc.filename}: cannot read folder ({exc.strerror or exc})")
+
+        for root, dirs, files in os.walk(item, onerror=unreadable):
+            for name in sorted(dirs):
+                path = os.path.join(root, name)
+                if os.path.islink(path):
+                    found.append(f"{path}: symlink to a folder, not followed")
+            for name in sorted(files):
+                path = os.path.join(root, name)
+                if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES or os.path.isfile(path):
+                    continue
+                try:
+                    os.stat(path)
+                except OSError as exc:
+                    if exc.errno == errno.ELOOP:
+                        found.append(f"{path}: symlink loop")
+                    elif os.path.islink(path) and exc.errno == errno.ENOENT:
+                        found.append(f"{path}: broken symlink")
+                    else:
+                        found.append(f"{path}: {exc.strerror or exc}")
+                else:
+                    found.append(f"{path}: not a regular file")
+    return found
 
 
 # -- option checks, before any work ------------------------------------------------------------
@@ -347,7 +399,7 @@ def output_stems(paths: Sequence[Path]) -> dict[Path, Path]:
 def _cmd_convert(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    report = _Report()
+    report = _Report(skipped=skipped_entries(args.inputs))
     paths = list_inputs(args.inputs)
     stems = output_stems(paths)
     for path, doc in report.converted(paths, _convert_kwargs(args), args.quiet):
@@ -376,7 +428,7 @@ def _crop_figures(
 
 
 def _cmd_chunk(args: argparse.Namespace) -> int:
-    report = _Report()
+    report = _Report(skipped=skipped_entries(args.inputs))
     with _open_out(args.out) as sink:
         for _, doc in report.converted(list_inputs(args.inputs), _convert_kwargs(args), args.quiet):
             for chunk in _chunk_dicts(doc, args):
@@ -416,7 +468,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     if args.ray:
         return _ingest_ray(args)
     paths = list_inputs([args.folder])
-    report = _Report()
+    report = _Report(skipped=skipped_entries([args.folder]))
     kwargs = _convert_kwargs(args)
 
     def results() -> Iterator[tuple[Document | None, list[dict[str, Any]], str | None]]:
@@ -433,11 +485,12 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         for doc, chunks, error in results():
             bar.update(1)
             if error is not None:
-                report.file_errors.append(error)
+                if args.on_error == "warn":  # now, and not again in the summary
+                    report.warn(error, bar.write)
+                else:
+                    report.file_errors.append(error)
                 if args.on_error == "raise":
                     break
-                if args.on_error == "warn":
-                    bar.write(f"deepocr: {error}", file=sys.stderr)
                 continue
             assert doc is not None
             for chunk in chunks:

@@ -10,7 +10,7 @@ import pymupdf
 import pytest
 
 from deepocr_loaders import cli
-from deepocr_loaders.cli import EXIT_OK, EXIT_USAGE, main
+from deepocr_loaders.cli import EXIT_FILE_ERROR, EXIT_OK, EXIT_USAGE, main
 
 RECORDED = ["--engine", "recorded", "-E", 'outputs=["# Page one\\n\\nSome text."]']
 
@@ -174,3 +174,37 @@ def test_failed_run_keeps_previous_jsonl(
         main(["chunk", str(pdf), "-o", str(out), "-q"])
     assert out.read_text(encoding="utf-8") == "previous\n"
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+# -- what is skipped or failed is said, once ----------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["convert", "chunk", "ingest"])
+def test_symlink_loops_and_broken_links_are_reported(
+    command: str, pdf: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = pdf.parent
+    (folder / "loop.pdf").symlink_to("loop.pdf")
+    (folder / "gone.pdf").symlink_to("missing.pdf")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "up").symlink_to("..")
+    out = tmp_path / ("out" if command == "convert" else "out.jsonl")
+    assert main([command, str(folder), "-o", str(out), "-q"]) == EXIT_OK
+    err = capsys.readouterr().err
+    assert f"skipped {folder / 'loop.pdf'}: symlink loop" in err
+    assert f"skipped {folder / 'gone.pdf'}: broken symlink" in err
+    assert f"skipped {folder / 'sub' / 'up'}: symlink to a folder, not followed" in err
+    assert "1 file(s) converted, 0 failed, 0 page(s) not ok, 3 skipped" in err
+
+
+@pytest.mark.parametrize("mode", ["warn", "skip", "raise"])
+def test_each_file_error_is_printed_once(
+    mode: str, pdf: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (pdf.parent / "broken.pdf").write_bytes(b"%PDF-1.4\n garbage")
+    out = tmp_path / "out.jsonl"
+    code = main(["ingest", str(pdf.parent), "-o", str(out), "-q", "--on-error", mode])
+    assert code == EXIT_FILE_ERROR
+    err = capsys.readouterr().err
+    assert err.count("broken.pdf") == 1
+    assert "1 failed" in err
