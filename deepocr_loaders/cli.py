@@ -759,6 +759,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.ERROR, format="%(name)s: %(message)s"
     )
+    if not args.verbose:  # a damaged or unwritable cache is said once, even without -v
+        logging.getLogger("deepocr_loaders.cache").setLevel(logging.WARNING)
     engine = None
     try:
         check_options(args)  # options first: a bad one costs no work and names itself

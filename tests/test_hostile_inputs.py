@@ -4,6 +4,10 @@ outcome each must keep: exit code, the message on stderr, and what is (not) left
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pymupdf
@@ -208,3 +212,49 @@ def test_each_file_error_is_printed_once(
     err = capsys.readouterr().err
     assert err.count("broken.pdf") == 1
     assert "1 failed" in err
+
+
+# -- a damaged page cache -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "garbage", [b"this is not a database\n" * 50, b"SQLite format 3\x00" + b"\xff" * 4000]
+)
+def test_corrupt_cache_is_set_aside_with_one_warning(
+    garbage: bytes, pdf: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from deepocr_loaders import PageCache
+
+    cache = tmp_path / "pages.sqlite"
+    cache.write_bytes(garbage)
+    pdf2 = _pdf(pdf.parent / "doc2.pdf", "Another document with its own text. " * 5)
+    argv = ["convert", str(pdf.parent), "-o", str(tmp_path / "out"), "-q", "--cache", str(cache)]
+    assert main(argv) == EXIT_OK
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warned) == 1 and f"page cache {cache} is damaged" in warned[0]
+    assert "started a fresh cache" in warned[0]
+    aside = list(tmp_path.glob("pages.sqlite.corrupt-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == garbage
+    assert len(PageCache(cache)) == 2  # the fresh cache holds both files' pages
+    assert pdf2.exists()
+    caplog.clear()
+    assert main(argv) == EXIT_OK  # and is used without a word next time
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    with sqlite3.connect(cache) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM pages").fetchone()[0] == 2
+
+
+def test_corrupt_cache_warning_reaches_stderr_without_v(pdf: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "pages.sqlite"
+    cache.write_bytes(b"garbage" * 100)
+    argv = ["chunk", str(pdf), "-o", str(tmp_path / "o.jsonl"), "-q", "--cache", str(cache)]
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "-m", "deepocr_loaders.cli", *argv],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert proc.stderr.count("is damaged (not an SQLite database): moved it to") == 1
+    assert "Traceback" not in proc.stderr
