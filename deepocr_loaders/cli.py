@@ -10,7 +10,7 @@
 
 Exit codes: 0 all pages converted; 3 every file was read but some pages are not ``ok``
 (failed, truncated, needs OCR; listed on stderr); 1 a file could not be read or an engine could
-not start; 2 bad usage.
+not start; 2 bad usage (one line naming the option, before any work).
 """
 
 from __future__ import annotations
