@@ -317,10 +317,15 @@ def _check_chunk_options(args: argparse.Namespace) -> None:
 
 
 def _check_output_folder(folder: Path, shown: Path | None = None) -> None:
-    """The folder exists (made if need be) and a file can be created in it."""
+    """A file can be created in ``folder``, or in the folder that will hold it (nothing is
+    created here: the command makes the folder when it writes)."""
+    existing = Path(os.path.abspath(folder))
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"{existing} is not a folder")
+        with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as exc:
         raise UsageError(

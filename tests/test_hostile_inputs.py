@@ -95,6 +95,8 @@ def test_bad_option_is_a_usage_error(
     assert named in err and "Traceback" not in err
     if command != "convert":
         assert out.read_text(encoding="utf-8") == "previous\n"
+    else:
+        assert not out.exists()  # nothing made before the options were checked
 
 
 @pytest.mark.parametrize(
