@@ -271,6 +271,8 @@ def check_options(args: argparse.Namespace) -> None:
     if hasattr(args, "max_tokens"):
         _check_chunk_options(args)
     if args.command == "ingest":
+        if not Path(args.folder).is_dir():
+            raise UsageError(f"{args.folder}: not a folder")
         if args.workers < 1:
             raise UsageError(f"--workers must be at least 1, not {args.workers}")
         if args.ocr_actors < 1:
