@@ -11,6 +11,7 @@ from .document import BBox, Block, BlockKind, Document, Page, PageStatus
 from .engines import Engine, PageInput, Task, available_engines, get_engine
 from .engines.ocr_need import OcrDecision, OcrNeedDetector, OcrReason
 from .errors import (
+    ConfigError,
     CorruptFileError,
     DeepOCRError,
     EmptyDocumentError,
@@ -33,6 +34,7 @@ __all__ = [
     "BBox",
     "Block",
     "BlockKind",
+    "ConfigError",
     "CorruptFileError",
     "DeepOCRError",
     "Document",

@@ -7,6 +7,7 @@ next run, since their cause (a crash, a missing GPU) may be gone by then.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -41,6 +42,19 @@ CREATE TABLE IF NOT EXISTS pages (
 """
 
 
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _not_sqlite(path: Path) -> bool:
+    """True for a non-empty file that does not start like an SQLite database."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(_SQLITE_HEADER))
+    except OSError:
+        return False  # missing (a new cache) or unreadable (reported when connecting)
+    return bool(head) and head != _SQLITE_HEADER
+
+
 def default_cache_path() -> Path:
     """``$DEEPOCR_CACHE`` or ``$XDG_CACHE_HOME/deepocr-loaders/pages.sqlite``."""
     env = os.environ.get("DEEPOCR_CACHE")
@@ -65,10 +79,13 @@ class PageCache:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             last: Exception | None = None
+            set_aside = False
             # Worker processes opening a new cache together can briefly lock each other out of
             # the WAL switch (the busy timeout does not cover it): try again a few times.
             for attempt in range(_OPEN_ATTEMPTS):
                 try:
+                    if not set_aside and _not_sqlite(self.path):
+                        set_aside = self._set_aside("not an SQLite database", check=True)
                     self.path.parent.mkdir(parents=True, exist_ok=True)
                     # WAL + a busy timeout serialise writers from several processes.
                     conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -78,12 +95,58 @@ class PageCache:
                 except sqlite3.OperationalError as exc:
                     last = exc
                     time.sleep(0.05 * (attempt + 1) + random.random() * 0.05)
+                except sqlite3.DatabaseError as exc:  # "file is not a database", "malformed"
+                    if set_aside:
+                        raise DeepOCRError(f"page cache {self.path}: cannot open ({exc})") from exc
+                    if conn is not None:
+                        conn.close()
+                        conn = None
+                    set_aside = self._set_aside(str(exc), check=False)
+                    last = exc
                 except (OSError, sqlite3.Error) as exc:
                     raise DeepOCRError(f"page cache {self.path}: cannot open ({exc})") from exc
             else:
                 raise DeepOCRError(f"page cache {self.path}: cannot open ({last})") from last
             self._local.conn = conn
         return conn
+
+    def _set_aside(self, reason: str, *, check: bool) -> bool:
+        """Move a damaged cache file (and its WAL files) to ``<name>.corrupt-<time>`` and say so
+        once; the next open starts a fresh cache. With ``check``, only a file that still does not
+        look like SQLite is moved (another process may have replaced it meanwhile)."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+        if check and not _not_sqlite(self.path):
+            return True
+        try:
+            os.replace(self.path, target)
+        except FileNotFoundError:
+            return True  # another process set it aside first
+        except OSError as exc:
+            raise DeepOCRError(
+                f"page cache {self.path}: {reason}, and cannot move it ({exc})"
+            ) from exc
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                os.replace(f"{self.path}{suffix}", f"{target}{suffix}")
+        log.warning(
+            "page cache %s is damaged (%s): moved it to %s and started a fresh cache",
+            self.path,
+            reason,
+            target,
+        )
+        return True
+
+    def _warn_once(self, kind: str, message: str, *args: object) -> None:
+        """The first read or write failure is a warning; repeats (one per page) go to debug."""
+        warned: set[str] = self.__dict__.setdefault("_warned", set())
+        level = logging.DEBUG if kind in warned else logging.WARNING
+        warned.add(kind)
+        log.log(level, message, *args)
 
     @staticmethod
     def key(
@@ -104,7 +167,7 @@ class PageCache:
                 self._conn().execute("SELECT page_json FROM pages WHERE key = ?", (key,)).fetchone()
             )
         except (sqlite3.Error, DeepOCRError) as exc:
-            log.warning("page cache %s: read failed, recomputing (%s)", self.path, exc)
+            self._warn_once("read", "page cache %s: read failed, recomputing (%s)", self.path, exc)
             return None
         if row is None:
             return None
@@ -125,7 +188,9 @@ class PageCache:
                 (key, doc_sha256, page.index, json.dumps(page.to_dict(), ensure_ascii=False)),
             )
         except (sqlite3.Error, DeepOCRError) as exc:
-            log.warning("page cache %s: write failed, page kept uncached (%s)", self.path, exc)
+            self._warn_once(
+                "write", "page cache %s: write failed, pages kept uncached (%s)", self.path, exc
+            )
             return False
         return True
 

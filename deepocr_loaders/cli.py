@@ -10,27 +10,35 @@
 
 Exit codes: 0 all pages converted; 3 every file was read but some pages are not ``ok``
 (failed, truncated, needs OCR; listed on stderr); 1 a file could not be read or an engine could
-not start; 2 bad usage.
+not start; 2 bad usage (one line naming the option, before any work).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import hashlib
 import json
 import logging
+import math
+import os
+import re
 import sys
+import tempfile
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from .atomic import atomic_write, write_text_atomic
 from .document import BlockKind, Document, PageStatus
-from .errors import DeepOCRError
+from .errors import ConfigError, DeepOCRError
 from .grounding import build_page, parse_grounded_page
 from .samples import sample_grounded_output
-from .sources import list_inputs, open_source
+from .sources import SUPPORTED_SUFFIXES, list_inputs, open_source
 
 __all__ = ["main"]
 
@@ -93,16 +101,17 @@ def _add_chunk_args(p: argparse.ArgumentParser) -> None:
 
 def _convert_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     cache: Any = False if args.no_cache else (args.cache or True)
-    return {
-        "engine": args.engine,
-        "model": args.model,
+    common = {
         "pages": args.pages,
         "dpi": args.dpi,
         "password": args.password,
         "task": args.task,
         "cache": cache,
-        **dict(args.engine_option),
     }
+    engine = getattr(args, "engine_instance", None)
+    if engine is not None:  # started (and its options checked) once, before any file
+        return {"engine": engine, **common}
+    return {"engine": args.engine, "model": args.model, **common, **dict(args.engine_option)}
 
 
 def _convert(path: Path, kwargs: dict[str, Any], quiet: bool) -> Document:
@@ -153,6 +162,16 @@ class _Report:
     files_ok: int = 0
     file_errors: list[str] = field(default_factory=list)
     page_problems: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    """Folder entries that were not read (symlink loops, broken links, unreadable folders)."""
+    shown_errors: int = 0
+    """How many of ``file_errors`` were already printed as they happened (not repeated)."""
+
+    def warn(self, error: str, write: Any = None) -> None:
+        """Record a file error and print it now; the summary will not print it again."""
+        self.file_errors.append(error)
+        (write or print)(f"deepocr: {error}", file=sys.stderr)
+        self.shown_errors = len(self.file_errors)
 
     def add_document(self, doc: Document) -> None:
         self.files_ok += 1
@@ -181,35 +200,230 @@ class _Report:
         return EXIT_PAGES_NOT_OK if self.page_problems else EXIT_OK
 
     def print(self) -> None:
-        for line in self.file_errors:
+        for line in self.skipped:
+            print(f"deepocr: skipped {line}", file=sys.stderr)
+        for line in self.file_errors[self.shown_errors :]:
             print(f"deepocr: {line}", file=sys.stderr)
         for line in self.page_problems:
             print(f"deepocr: {line}", file=sys.stderr)
         print(
             f"{self.files_ok} file(s) converted, {len(self.file_errors)} failed, "
-            f"{len(self.page_problems)} page(s) not ok",
+            f"{len(self.page_problems)} page(s) not ok"
+            + (f", {len(self.skipped)} skipped" if self.skipped else ""),
             file=sys.stderr,
         )
+
+
+def skipped_entries(inputs: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """What walking the folders among ``inputs`` leaves out without a word, and why.
+
+    ``list_inputs`` takes the regular files with a supported suffix and does not follow
+    symlinked folders; this names the rest: symlink loops, broken links, symlinked folders,
+    other non-files with a supported name, and folders that cannot be read.
+    """
+    found: list[str] = []
+    for item in inputs:
+        if not Path(item).is_dir():
+            continue
+
+        def unreadable(exc: OSError) -> None:
+            found.append(f"{exc.filename}: cannot read folder ({exc.strerror or exc})")
+
+        for root, dirs, files in os.walk(item, onerror=unreadable):
+            for name in sorted(dirs):
+                path = os.path.join(root, name)
+                if os.path.islink(path):
+                    found.append(f"{path}: symlink to a folder, not followed")
+            for name in sorted(files):
+                path = os.path.join(root, name)
+                if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES or os.path.isfile(path):
+                    continue
+                try:
+                    os.stat(path)
+                except OSError as exc:
+                    if exc.errno == errno.ELOOP:
+                        found.append(f"{path}: symlink loop")
+                    elif os.path.islink(path) and exc.errno == errno.ENOENT:
+                        found.append(f"{path}: broken symlink")
+                    else:
+                        found.append(f"{path}: {exc.strerror or exc}")
+                else:
+                    found.append(f"{path}: not a regular file")
+    return found
+
+
+# -- option checks, before any work ------------------------------------------------------------
+
+
+class UsageError(Exception):
+    """A bad option: one line naming it on stderr, exit code 2."""
+
+
+_FOLDER_OUTPUT = {"demo", "convert", "inspect", "parse"}
+_CHUNK_FLAGS = ("max_tokens", "min_tokens", "overlap_tokens", "table_max_tokens", "table_embedding")
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Raise :class:`UsageError` for an option no run could use (cheap checks only)."""
+    dpi = getattr(args, "dpi", None)
+    if dpi is not None and not (math.isfinite(dpi) and dpi > 0):
+        raise UsageError(f"--dpi must be a positive number, not {dpi:g}")
+    if hasattr(args, "max_tokens"):
+        _check_chunk_options(args)
+    if args.command == "ingest":
+        if not Path(args.folder).is_dir():
+            raise UsageError(f"{args.folder}: not a folder")
+        if args.workers < 1:
+            raise UsageError(f"--workers must be at least 1, not {args.workers}")
+        if args.ocr_actors < 1:
+            raise UsageError(f"--ocr-actors must be at least 1, not {args.ocr_actors}")
+        if not (math.isfinite(args.gpus_per_actor) and args.gpus_per_actor >= 0):
+            raise UsageError(f"--gpus-per-actor must be 0 or more, not {args.gpus_per_actor:g}")
+    if args.command in ("convert", "chunk", "ingest", "inspect", "demo"):
+        from .engines import available_engines
+
+        if args.engine not in available_engines():
+            known = ", ".join(available_engines())
+            raise UsageError(f"--engine {args.engine}: unknown engine (known: {known})")
+    if args.command in _FOLDER_OUTPUT:
+        _check_output_folder(Path(args.out))
+    elif args.out != "-":
+        target = Path(args.out)
+        if target.is_dir():
+            raise UsageError(f"-o {target}: is a folder; give the JSONL file's name")
+        _check_output_folder(target.parent, shown=target)
+
+
+def _check_chunk_options(args: argparse.Namespace) -> None:
+    if args.max_tokens < 1:
+        raise UsageError(f"--max-tokens must be at least 1, not {args.max_tokens}")
+    if args.min_tokens is not None and not 0 <= args.min_tokens <= args.max_tokens:
+        raise UsageError(
+            f"--min-tokens must be between 0 and --max-tokens ({args.max_tokens}), "
+            f"not {args.min_tokens}"
+        )
+    if not 0 <= args.overlap_tokens < args.max_tokens:
+        raise UsageError(
+            f"--overlap-tokens must be at least 0 and less than --max-tokens "
+            f"({args.max_tokens}), not {args.overlap_tokens}"
+        )
+    if args.table_max_tokens is not None and args.table_max_tokens < 1:
+        raise UsageError(f"--table-max-tokens must be at least 1, not {args.table_max_tokens}")
+    try:  # whatever else the chunker refuses, said with the flags' names
+        _chunker(args)
+    except ValueError as exc:
+        text = str(exc)
+        for dest in _CHUNK_FLAGS:
+            text = re.sub(rf"\b{dest}\b", "--" + dest.replace("_", "-"), text)
+        raise UsageError(text) from exc
+
+
+def _check_output_folder(folder: Path, shown: Path | None = None) -> None:
+    """A file can be created in ``folder``, or in the folder that will hold it (nothing is
+    created here: the command makes the folder when it writes)."""
+    existing = Path(os.path.abspath(folder))
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"{existing} is not a folder")
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"-o {shown or folder}: cannot write there ({exc.strerror or exc})"
+        ) from exc
+
+
+def start_engine(args: argparse.Namespace) -> Any:
+    """The run's engine, made once before any file (its options checked), or None.
+
+    ``ingest --ray`` leaves it to the cluster's actors; ``ingest --workers N`` checks the
+    options here but lets each worker process make its own.
+    """
+    from .engines import Engine
+    from .pipeline import resolve_engine
+
+    if not hasattr(args, "engine") or args.command == "parse":
+        return None
+    if args.command == "ingest" and args.ray:
+        return None
+    if args.command == "inspect" and args.json:
+        return None
+    options = dict(getattr(args, "engine_option", []))
+    try:
+        engine: Engine = resolve_engine(args.engine, getattr(args, "model", None), options)
+    except ConfigError as exc:
+        raise UsageError(_engine_option_message(exc, args, options)) from exc
+    if args.command == "ingest" and args.workers > 1:
+        engine.close()
+        return None
+    return engine
+
+
+def _engine_option_message(exc: ConfigError, args: argparse.Namespace, options: dict) -> str:
+    option = exc.option or ""
+    if option == "model":
+        return f"--model: {exc}"
+    if option in options:
+        return f"-E {option}={json.dumps(options[option])}: {exc}"
+    if option:  # a required option left out
+        return f"--engine {args.engine}: {exc} (give it with -E {option}=...)"
+    return f"--engine {args.engine}: {exc}"
 
 
 # -- commands -----------------------------------------------------------------------------------
 
 
+def output_stems(paths: Sequence[Path]) -> dict[Path, Path]:
+    """Where each input's outputs go, relative to the output folder and without a suffix.
+
+    Inputs keep their path under the folder that holds them all (``kb/a/report.pdf`` and
+    ``kb/b/report.pdf`` give ``a/report`` and ``b/report``); a lone file, or files side by side,
+    give just their stem. Two inputs never share outputs: names that still clash (``report.pdf``
+    and ``report.png``) keep their suffix (``report.pdf``), and any clash left gets ``-2``...
+    """
+    absolute = {path: Path(os.path.abspath(path)) for path in paths}
+    if not absolute:
+        return {}
+    root = Path(os.path.commonpath([p.parent for p in absolute.values()]))
+    relative = {path: a.relative_to(root) for path, a in absolute.items()}
+    by_stem = Counter(r.parent / r.stem for r in relative.values())
+    taken: set[Path] = set()
+    stems: dict[Path, Path] = {}
+    for path, rel in relative.items():
+        stem = rel.parent / rel.stem
+        candidate = stem if by_stem[stem] == 1 else rel
+        n = 1
+        while candidate in taken:
+            n += 1
+            candidate = rel.parent / f"{rel.name}-{n}"
+        taken.add(candidate)
+        stems[path] = candidate
+    return stems
+
+
 def _cmd_convert(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    report = _Report()
-    for path, doc in report.converted(list_inputs(args.inputs), _convert_kwargs(args), args.quiet):
+    report = _Report(skipped=skipped_entries(args.inputs))
+    paths = list_inputs(args.inputs)
+    stems = output_stems(paths)
+    for path, doc in report.converted(paths, _convert_kwargs(args), args.quiet):
+        stem = stems[path]
+        folder = out / stem.parent
         if args.crop_figures:
-            _crop_figures(path, doc, out, args)
-        _write_doc(doc, out, path.stem)
+            _crop_figures(path, doc, folder, stem.name, args)
+        _write_doc(doc, folder, stem.name)
         if not args.quiet:
-            print(f"{path} -> {out / path.stem}.md, .json ({len(doc.pages)} pages)")
+            print(f"{path} -> {out / stem}.md, .json ({len(doc.pages)} pages)")
     report.print()
     return report.exit_code()
 
 
-def _crop_figures(path: Path, doc: Document, out: Path, args: argparse.Namespace) -> None:
+def _crop_figures(
+    path: Path, doc: Document, out: Path, stem: str, args: argparse.Namespace
+) -> None:
     """Save figure regions as images next to the Markdown, which then links them."""
     from .figures import crop_figures
 
@@ -217,11 +431,11 @@ def _crop_figures(path: Path, doc: Document, out: Path, args: argparse.Namespace
         for page in doc.pages:
             if any(b.kind is BlockKind.FIGURE and b.bbox for b in page.blocks):
                 image = src.render(page.index, args.dpi).image
-                crop_figures(page, image, out, stem=path.stem)
+                crop_figures(page, image, out, stem=stem)
 
 
 def _cmd_chunk(args: argparse.Namespace) -> int:
-    report = _Report()
+    report = _Report(skipped=skipped_entries(args.inputs))
     with _open_out(args.out) as sink:
         for _, doc in report.converted(list_inputs(args.inputs), _convert_kwargs(args), args.quiet):
             for chunk in _chunk_dicts(doc, args):
@@ -230,22 +444,16 @@ def _cmd_chunk(args: argparse.Namespace) -> int:
     return report.exit_code()
 
 
-class _open_out:
-    """A JSONL sink: a file, or stdout for ``-``."""
-
-    def __init__(self, target: str) -> None:
-        self.target = target
-
-    def __enter__(self) -> Any:
-        if self.target == "-":
-            return sys.stdout
-        Path(self.target).parent.mkdir(parents=True, exist_ok=True)
-        self.handle = open(self.target, "w", encoding="utf-8")
-        return self.handle
-
-    def __exit__(self, *exc: object) -> None:
-        if self.target != "-":
-            self.handle.close()
+@contextlib.contextmanager
+def _open_out(target: str) -> Iterator[IO[str]]:
+    """A JSONL sink: stdout for ``-``, else a temporary file that replaces ``target`` only when
+    the run ends normally (a crash or ``kill -9`` leaves the previous output as it was)."""
+    if target == "-":
+        yield sys.stdout
+        return
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(target) as handle:
+        yield handle
 
 
 def _ingest_one(
@@ -267,7 +475,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     if args.ray:
         return _ingest_ray(args)
     paths = list_inputs([args.folder])
-    report = _Report()
+    report = _Report(skipped=skipped_entries([args.folder]))
     kwargs = _convert_kwargs(args)
 
     def results() -> Iterator[tuple[Document | None, list[dict[str, Any]], str | None]]:
@@ -284,11 +492,12 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         for doc, chunks, error in results():
             bar.update(1)
             if error is not None:
-                report.file_errors.append(error)
+                if args.on_error == "warn":  # now, and not again in the summary
+                    report.warn(error, bar.write)
+                else:
+                    report.file_errors.append(error)
                 if args.on_error == "raise":
                     break
-                if args.on_error == "warn":
-                    bar.write(f"deepocr: {error}", file=sys.stderr)
                 continue
             assert doc is not None
             for chunk in chunks:
@@ -395,8 +604,8 @@ def make_sample_pdf(path: Path) -> None:
 def _write_doc(doc: Document, out_dir: Path, stem: str) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     md_path, json_path = out_dir / f"{stem}.md", out_dir / f"{stem}.json"
-    md_path.write_text(doc.to_markdown(), encoding="utf-8")
-    json_path.write_text(doc.to_json(indent=2), encoding="utf-8")
+    write_text_atomic(md_path, doc.to_markdown())
+    write_text_atomic(json_path, doc.to_json(indent=2))
     return md_path, json_path
 
 
@@ -410,12 +619,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     written = [pdf_path]
 
     # 1. The main job on this machine: convert (auto = text layer, OCR where a page needs it).
-    doc = _convert(pdf_path, {"engine": args.engine, "cache": False}, quiet=True)
+    engine = getattr(args, "engine_instance", None) or args.engine
+    doc = _convert(pdf_path, {"engine": engine, "cache": False}, quiet=True)
     written += _write_doc(doc, out, "sample")
     chunks = _chunk_dicts(doc, args)
     chunks_path = out / "sample.chunks.jsonl"
-    chunks_path.write_text(
-        "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in chunks), encoding="utf-8"
+    write_text_atomic(
+        chunks_path, "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in chunks)
     )
     written.append(chunks_path)
     written.append(render_inspection(pdf_path, doc, out / "inspect", chunks=chunks))
@@ -556,11 +766,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.ERROR, format="%(name)s: %(message)s"
     )
+    if not args.verbose:  # a damaged or unwritable cache is said once, even without -v
+        logging.getLogger("deepocr_loaders.cache").setLevel(logging.WARNING)
+    engine = None
     try:
+        check_options(args)  # options first: a bad one costs no work and names itself
+        engine = args.engine_instance = start_engine(args)
         return int(args.func(args))
+    except UsageError as exc:
+        print(f"deepocr: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except DeepOCRError as exc:
         print(f"deepocr: {exc}", file=sys.stderr)
         return EXIT_FILE_ERROR
+    finally:
+        if engine is not None:
+            engine.close()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "ConfigError",
     "CorruptFileError",
     "DeepOCRError",
     "EmptyDocumentError",
@@ -19,6 +20,18 @@ __all__ = [
 
 class DeepOCRError(Exception):
     """Base class of every exception raised by deepocr-loaders."""
+
+
+class ConfigError(DeepOCRError, ValueError):
+    """A bad argument or option (a DPI that is not a positive number, an option the engine does
+    not take...); also a ``ValueError``, so existing ``except ValueError`` handlers still catch it.
+
+    ``option`` names the offending argument where one is known.
+    """
+
+    def __init__(self, message: str, *, option: str | None = None) -> None:
+        self.option = option
+        super().__init__(message)
 
 
 class SourceError(DeepOCRError):

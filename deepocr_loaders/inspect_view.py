@@ -13,6 +13,7 @@ from typing import Any
 
 from PIL import ImageDraw
 
+from .atomic import atomic_write, write_text_atomic
 from .document import Document
 from .sources import open_source
 
@@ -60,9 +61,10 @@ def render_inspection(
                     draw.rectangle((x0, y0, x1, y1), outline=colour, width=2)
                     draw.text((x0 + 2, max(y0 - 11, 0)), block.kind.value, fill=colour)
             name = f"page-{page.index + 1}.png"
-            image.save(out / name)
+            with atomic_write(out / name, "wb", encoding=None) as handle:
+                image.save(handle, format="PNG")
             images[page.index] = (name, image.width, image.height)
-    (out / "index.html").write_text(_html(doc, images, chunks, scale), encoding="utf-8")
+    write_text_atomic(out / "index.html", _html(doc, images, chunks, scale))
     return out / "index.html"
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,10 +14,17 @@ from typing import Any
 from .cache import PageCache
 from .document import Document, Page
 from .engines import Engine, PageInput, Task, get_engine
-from .errors import DeepOCRError
+from .errors import ConfigError, DeepOCRError
 from .sources import DEFAULT_DPI, PageSpec, Source, SourceInput, open_source, parse_page_range
 
-__all__ = ["DocumentStream", "convert", "iter_pages", "open_document", "resolve_engine"]
+__all__ = [
+    "DocumentStream",
+    "check_dpi",
+    "convert",
+    "iter_pages",
+    "open_document",
+    "resolve_engine",
+]
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +42,57 @@ class DocumentStream:
     """The 0-based pages that ``pages`` will yield, in order (for progress bars)."""
 
 
+_UNEXPECTED = re.compile(r"unexpected keyword argument '([^']+)'")
+_MISSING = re.compile(r"missing \d+ required (?:positional |keyword-only )?arguments?: (.+)$")
+
+
 def resolve_engine(engine: str | Engine, model: str | None, options: dict[str, Any]) -> Engine:
-    """An engine instance: ``engine`` itself, or a new one by name with ``model`` and options."""
+    """An engine instance: ``engine`` itself, or a new one by name with ``model`` and options.
+
+    Options the engine does not take, or required ones left out, raise :class:`ConfigError`
+    naming them (not the constructor's bare ``TypeError``).
+    """
     if isinstance(engine, Engine):
         if model is not None or options:
-            raise TypeError("model/options go to get_engine(); pass them there with an instance")
+            given = ", ".join(["model"] * (model is not None) + sorted(options))
+            raise ConfigError(
+                f"options ({given}) go to get_engine(); pass them there, not with an instance",
+                option=given,
+            )
         return engine
+    if not isinstance(engine, str):
+        raise ConfigError(
+            f"engine must be a name or an Engine, not {type(engine).__name__}", option="engine"
+        )
     if model is not None:
         options = {**options, "model": model}
-    return get_engine(engine, **options)
+    try:
+        return get_engine(engine, **options)
+    except TypeError as exc:
+        raise _option_error(engine, exc) from exc
+
+
+def _option_error(engine: str, exc: TypeError) -> ConfigError:
+    """A ConfigError naming the option an engine constructor's TypeError is about."""
+    text = str(exc)
+    if m := _UNEXPECTED.search(text):
+        return ConfigError(f"engine {engine!r} takes no option {m.group(1)!r}", option=m.group(1))
+    if m := _MISSING.search(text):
+        names = m.group(1).replace("'", "")
+        return ConfigError(f"engine {engine!r} needs the option {names}", option=names)
+    return ConfigError(f"engine {engine!r}: bad options ({text})")
+
+
+def check_dpi(dpi: object) -> float:
+    """``dpi`` as a float, or :class:`ConfigError` when it is not a finite positive number."""
+    if (
+        isinstance(dpi, bool)
+        or not isinstance(dpi, (int, float))
+        or not math.isfinite(dpi)
+        or dpi <= 0
+    ):
+        raise ConfigError(f"dpi must be a positive number, not {dpi!r}", option="dpi")
+    return float(dpi)
 
 
 def _pdf_metadata(source: Source) -> dict[str, Any]:
@@ -145,6 +196,11 @@ def _resolve_cache(cache: PageCache | str | os.PathLike[str] | bool | None) -> P
         return PageCache()
     if isinstance(cache, PageCache):
         return cache
+    if not isinstance(cache, (str, os.PathLike)):
+        raise ConfigError(
+            f"cache must be a PageCache, a path or a bool, not {type(cache).__name__}",
+            option="cache",
+        )
     return PageCache(cache)
 
 
@@ -167,10 +223,16 @@ def open_document(
     ``cache``: a :class:`PageCache`, a path to one, or True for the default location; pages
     already done by the same engine, model, task and DPI are taken from it.
     """
+    dpi = check_dpi(dpi)  # every argument is checked before any work
+    page_cache = _resolve_cache(cache)
     own_engine = not isinstance(engine, Engine)
     eng = resolve_engine(engine, model, options)
     try:
-        with open_source(source, password=password, name=name) as src:
+        try:
+            opened = open_source(source, password=password, name=name)
+        except TypeError as exc:  # not a path, bytes or binary file
+            raise ConfigError(str(exc), option="source") from exc
+        with opened as src:
             indices = parse_page_range(pages, src.page_count, source=src.name)
             doc = Document(
                 source=src.name,
@@ -178,9 +240,7 @@ def open_document(
                 page_count=src.page_count,
                 metadata=_pdf_metadata(src),
             )
-            yield DocumentStream(
-                doc, _checked(eng, src, indices, dpi, task, _resolve_cache(cache)), indices
-            )
+            yield DocumentStream(doc, _checked(eng, src, indices, dpi, task, page_cache), indices)
     finally:
         if own_engine:
             eng.close()

@@ -166,3 +166,37 @@ def test_errors_name_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "missing.txt" in capsys.readouterr().err
     assert main(["convert", str(bad), "-o", str(tmp_path / "o"), "-q"]) == EXIT_FILE_ERROR
     assert "bad.pdf" in capsys.readouterr().err
+
+
+def test_convert_files_that_share_a_name_keep_their_relative_paths(tmp_path: Path) -> None:
+    kb = tmp_path / "kb"
+    for folder in ("a", "b"):
+        (kb / folder).mkdir(parents=True)
+        pdf = pymupdf.open()
+        pdf.new_page().insert_text((72, 72), f"Written in folder {folder}.")
+        pdf.save(kb / folder / "report.pdf")
+    out = tmp_path / "out"
+    assert main(["convert", str(kb), "-o", str(out), "-q", "--engine", "text-layer"]) == EXIT_OK
+    assert "folder a" in (out / "a" / "report.md").read_text(encoding="utf-8")
+    assert "folder b" in (out / "b" / "report.md").read_text(encoding="utf-8")
+    assert not (out / "report.md").exists()
+    # The same two files named one by one.
+    out2 = tmp_path / "out2"
+    files = [str(kb / "a" / "report.pdf"), str(kb / "b" / "report.pdf")]
+    assert main(["convert", *files, "-o", str(out2), "-q", "--engine", "text-layer"]) == EXIT_OK
+    assert sorted(p.relative_to(out2).as_posix() for p in out2.rglob("*.md")) == [
+        "a/report.md",
+        "b/report.md",
+    ]
+
+
+def test_output_stems_never_collide(tmp_path: Path) -> None:
+    from deepocr_loaders.cli import output_stems
+
+    assert output_stems([tmp_path / "book.pdf"]) == {tmp_path / "book.pdf": Path("book")}
+    side = [tmp_path / "x.pdf", tmp_path / "y.pdf"]
+    assert list(output_stems(side).values()) == [Path("x"), Path("y")]
+    clash = [tmp_path / "report.pdf", tmp_path / "report.png", tmp_path / "sub" / "report.pdf"]
+    stems = output_stems(clash)
+    assert list(stems.values()) == [Path("report.pdf"), Path("report.png"), Path("sub/report")]
+    assert len(set(output_stems([Path("a.pdf"), tmp_path / "a.pdf"]).values())) == 2
