@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import math
+import multiprocessing
 import os
 import re
 import sys
@@ -484,7 +485,10 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
                 yield _ingest_one(path, kwargs, args)
             return
         # Files are independent: rasterising and the text layer scale across processes.
-        with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        # Spawned, not forked: a fork copies ONNX Runtime's (layout model) and torch's thread
+        # pools without their threads, and a child that then runs the model waits forever.
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=args.workers, mp_context=spawn) as pool:
             yield from pool.map(_ingest_one, paths, [kwargs] * len(paths), [args] * len(paths))
 
     bar = tqdm(total=len(paths), unit="file", disable=args.quiet)

@@ -26,7 +26,7 @@ from engine_pages import (  # noqa: E402
 from deepocr_loaders.engines.base import PageInput  # noqa: E402
 from deepocr_loaders.engines.continuous import SlotCache  # noqa: E402
 from deepocr_loaders.engines.hf_batched import BatchedVisionEngine  # noqa: E402
-from deepocr_loaders.errors import EngineError  # noqa: E402
+from deepocr_loaders.errors import ConfigError  # noqa: E402
 
 FAMILY = ["deepseek-ocr-2", "deepseek-ocr", "deepocr"]
 SIZES = [(1000, 500), (600, 400), (500, 1000), (700, 700), (800, 300), (900, 900), (640, 480)]
@@ -174,14 +174,14 @@ def test_slot_cache_writes_each_row_at_its_own_cell() -> None:
 
 
 def test_bad_scheduler_options_are_engine_errors(folders: dict[str, Path]) -> None:
-    with pytest.raises(EngineError, match="scheduler"):
+    with pytest.raises(ConfigError, match="scheduler"):
         _engine("deepseek-ocr-2", folders, scheduler="dynamic")
-    with pytest.raises(EngineError, match="sync_every"):
+    with pytest.raises(ConfigError, match="sync_every"):
         _engine("deepseek-ocr-2", folders, scheduler="continuous", sync_every=0)
     engine = _engine("deepseek-ocr-2", folders)
     assert engine._decoder_attention() == "sdpa"
     engine.model.config.text_config._attn_implementation = "flash_attention_2"
-    with pytest.raises(EngineError, match="flash"):
+    with pytest.raises(ConfigError, match="flash"):
         type(engine)(engine.model, processor=engine.processor, scheduler="continuous", batch_size=2)
 
 

@@ -39,7 +39,7 @@ from deepocr_loaders.engines.memory_plan import (  # noqa: E402
     plan_memory,
     text_shape,
 )
-from deepocr_loaders.errors import EngineError  # noqa: E402
+from deepocr_loaders.errors import ConfigError  # noqa: E402
 
 FAMILY = ["deepseek-ocr-2", "deepseek-ocr", "deepocr"]
 # Two pages with tiles, two without: mixed view counts for the micro-batches.
@@ -216,7 +216,7 @@ def test_engine_chooses_its_batch_from_the_plan(
 
 def test_bad_memory_options_are_engine_errors(folders: dict[str, Path]) -> None:
     for options in ({"vision_batch": 0}, {"memory_limit_gb": 0}, {"max_new_tokens": 0}):
-        with pytest.raises(EngineError):
+        with pytest.raises(ConfigError):
             _engine("deepseek-ocr-2", folders, **options)
 
 

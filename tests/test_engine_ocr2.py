@@ -36,7 +36,7 @@ from deepocr_loaders.engines.hf_guard import (  # noqa: E402
 )
 from deepocr_loaders.engines.hf_loading import resolve_model_dir  # noqa: E402
 from deepocr_loaders.engines.ocr2_modes import MODES, get_mode, tile_grid  # noqa: E402
-from deepocr_loaders.errors import DeepOCRError, EngineError, ModelLoadError  # noqa: E402
+from deepocr_loaders.errors import ConfigError, DeepOCRError, EngineError, ModelLoadError  # noqa: E402
 
 # Page images of different aspect ratios: 2 tiles wide, small landscape (no tiles), 2 tiles
 # tall, square (no tiles): 545, 257, 545 and 257 image tokens in "gundam" mode.
@@ -102,7 +102,7 @@ def test_load_errors_are_model_load_errors(model_dir: Path, tmp_path: Path) -> N
 def test_bad_options_raise_package_errors(model_dir: Path) -> None:
     with pytest.raises(EngineError, match="resolution mode"):
         _engine(model_dir, mode="huge")
-    with pytest.raises(EngineError, match="batch_size"):
+    with pytest.raises(ConfigError, match="batch_size"):
         _engine(model_dir, batch_size=0)
     with pytest.raises(DeepOCRError):
         NoRepeatNGramWindowProcessor(10, 5, prompt_length=0)
