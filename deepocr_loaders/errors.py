@@ -8,6 +8,7 @@ __all__ = [
     "DeepOCRError",
     "EmptyDocumentError",
     "EngineError",
+    "EngineOptionError",
     "ImageTooLargeError",
     "ModelLoadError",
     "PageRangeError",
@@ -75,6 +76,11 @@ class RenderError(SourceError):
 
 class EngineError(DeepOCRError):
     """An engine could not be created or run (unknown name, missing extra, bad options)."""
+
+
+class EngineOptionError(ConfigError, EngineError):
+    """An engine option with a bad value (``batch_size=0``, an unknown ``scheduler``): a
+    :class:`ConfigError` naming the option, and an :class:`EngineError` as before."""
 
 
 class ModelLoadError(EngineError):

@@ -50,7 +50,7 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from ..document import Page, PageStatus
-from ..errors import ConfigError, EngineError
+from ..errors import EngineError, EngineOptionError
 from ..models.sam_attention import fold_sam_attention, is_folded
 from .base import Engine, PageInput, Task, prompt_for
 from .continuous import (
@@ -276,19 +276,19 @@ class BatchedVisionEngine(Engine):
     ) -> None:
         self.mode = self._get_mode(mode)
         if batch_size is not None and batch_size < 1:
-            raise ConfigError("batch_size must be at least 1", option="batch_size")
+            raise EngineOptionError("batch_size must be at least 1", option="batch_size")
         if vision_batch is not None and vision_batch < 1:
-            raise ConfigError("vision_batch must be at least 1", option="vision_batch")
+            raise EngineOptionError("vision_batch must be at least 1", option="vision_batch")
         if memory_limit_gb is not None and not memory_limit_gb > 0:
-            raise ConfigError("memory_limit_gb must be positive", option="memory_limit_gb")
+            raise EngineOptionError("memory_limit_gb must be positive", option="memory_limit_gb")
         if max_new_tokens < 1:
-            raise ConfigError("max_new_tokens must be at least 1", option="max_new_tokens")
+            raise EngineOptionError("max_new_tokens must be at least 1", option="max_new_tokens")
         if scheduler not in ("static", "continuous"):
-            raise ConfigError(
+            raise EngineOptionError(
                 f"scheduler must be 'static' or 'continuous', not {scheduler!r}", option="scheduler"
             )
         if sync_every < 1:
-            raise ConfigError("sync_every must be at least 1", option="sync_every")
+            raise EngineOptionError("sync_every must be at least 1", option="sync_every")
         self.scheduler = scheduler
         self.sync_every = sync_every
         self.cuda_graphs = cuda_graphs
@@ -327,7 +327,7 @@ class BatchedVisionEngine(Engine):
         } - {self._eos_id}
         self._whitelist = whitelist_ids(self.tokenizer)
         if scheduler == "continuous" and "flash" in self._decoder_attention():
-            raise ConfigError(
+            raise EngineOptionError(
                 "scheduler='continuous' needs an SDPA or eager decoder (its slots use a 4-D "
                 "attention mask that flash-attention does not take): pass "
                 "attn_implementation='sdpa'",
