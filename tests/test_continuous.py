@@ -302,7 +302,7 @@ def test_a_request_too_large_for_the_slots_is_reported_not_lost(
     from deepocr_loaders.engines.continuous import SlotRequest
 
     engine = _engine("deepseek-ocr-2", folders, batch_size=2, scheduler="continuous")
-    batcher = engine._batcher(2)
+    batcher = engine._batcher(2, engine._page_cells(engine.guard))
     big = SlotRequest(7, prompt_length=10, budget=10**6)
     with pytest.raises(ValueError, match="KV cells"):
         list(batcher.stream(iter([big]), cells=64))

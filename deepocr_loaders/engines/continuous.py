@@ -315,17 +315,6 @@ class ContinuousBatcher:
         text = getattr(config, "text_config", None) or config
         return int(text.num_hidden_layers)
 
-    def run(
-        self, requests: Sequence[SlotRequest], results: dict[int, SlotResult] | None = None
-    ) -> dict[int, SlotResult]:
-        """Generate for every request; results by ``key``, written into ``results`` as pages
-        end (so a run that fails midway keeps the pages it finished)."""
-        results = {} if results is None else results
-        cells = max([0, *(r.prompt_length + r.budget for r in requests)])
-        for key, result in self.stream(iter(requests), cells=cells):
-            results[key] = result
-        return results
-
     def in_flight(self) -> list[SlotRequest]:
         """The requests holding a slot and not yet handed out (after a failure: to redo)."""
         held = [req for req in self._owner if req is not None]

@@ -462,37 +462,19 @@ class BatchedVisionEngine(Engine):
     def run(self, pages: Iterable[PageInput], task: Task | str = Task.MARKDOWN) -> Iterator[Page]:
         """One Page per input, in order; see the module docstring for the strategy."""
         prompt = prompt_for(task, query=self.query)
+        prepared = self._prepared(pages, prompt)
         if self.scheduler == "continuous":
-            yield from self._run_continuous(self._prepared(pages, prompt))
+            yield from self._run_continuous(prepared)
             return
-        source = iter(pages)
-        order = iter(range(1 << 62))
-
-        if not self.preprocess_workers:  # inline: nothing to overlap with on a CPU device
-            while window := list(islice(source, self.bucket_window)):
-                yield from self._run_window([self._prepare(next(order), p, prompt) for p in window])
-            return
-        pool = ThreadPoolExecutor(self.preprocess_workers, thread_name_prefix=f"{self.name}-prep")
-        pending: deque[list[Future[PreparedPage]]] = deque()
-        # The first window is a quarter batch: the device starts after a few pages instead of
-        # a whole window, and the full windows preprocess behind it.
-        sizes = iter([max(1, min(self.bucket_window, self.batch_size) // 4)])
-
-        def submit_window() -> None:
-            if window := list(islice(source, next(sizes, self.bucket_window))):
-                pending.append([pool.submit(self._prepare, next(order), p, prompt) for p in window])
-
-        try:
-            submit_window()
-            while pending:
-                futures = pending.popleft()
-                submit_window()  # the next window preprocesses while this one generates
-                waited = time.perf_counter()
-                ready = [f.result() for f in futures]
-                self.stats.wait_s += time.perf_counter() - waited
-                yield from self._run_window(ready)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        # With workers, the first window is a quarter batch: the device starts after a few
+        # pages, and the full windows preprocess behind it (``_prepared`` keeps a window of
+        # pages in the workers while one generates). Inline there is nothing to overlap.
+        size = self.bucket_window
+        if self.preprocess_workers:
+            size = max(1, min(self.bucket_window, self.batch_size) // 4)
+        while window := list(islice(prepared, size)):
+            yield from self._run_window(window)
+            size = self.bucket_window
 
     def close(self) -> None:
         """Free the model (and GPU memory)."""
@@ -735,7 +717,7 @@ class BatchedVisionEngine(Engine):
 
     def _prepared(self, pages: Iterable[PageInput], prompt: str) -> Iterator[PreparedPage]:
         """Pages in input order, preprocessed up to ``bucket_window`` pages ahead by the
-        worker threads (inline without workers)."""
+        worker threads (inline without workers); both schedulers read pages from here."""
         source = iter(pages)
         order = iter(range(1 << 62))
         if not self.preprocess_workers:
@@ -808,7 +790,7 @@ class BatchedVisionEngine(Engine):
         redo: list[SlotRequest] = []
         slots = self._batch_limit
         while True:
-            batcher = self._batcher(slots)
+            batcher = self._batcher(slots, cells)
             started = time.perf_counter()
             failure: _Failure | None = None
             try:
@@ -849,7 +831,7 @@ class BatchedVisionEngine(Engine):
         exact = min(self.exact_lengths.get(prep.inp.index, 0), budget)
         return SlotRequest(prep.order, length, budget, exact, prep)
 
-    def _batcher(self, slots: int) -> ContinuousBatcher:
+    def _batcher(self, slots: int, cells: int) -> ContinuousBatcher:
         dev = self.plan.device
 
         def prefill_inputs(group: list[SlotRequest]) -> tuple[Any, Any, Any]:
@@ -870,7 +852,7 @@ class BatchedVisionEngine(Engine):
             whitelist=sorted(self._whitelist),
             min_new_tokens=self.min_new_tokens,
             sync_every=self.sync_every,
-            cells=self._page_cells(self.guard),
+            cells=cells,
             cuda_graphs=self.cuda_graphs,
             workspace=self._workspace,
             max_prefill=PREFILL_GROUP,
