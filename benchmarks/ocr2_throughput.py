@@ -333,6 +333,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--mode", default=None, help="default: the engine's (gundam; deepocr gundam-6)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per row; the fastest is shown")
     ap.add_argument(
+        "--plan-gib",
+        type=float,
+        default=None,
+        help="build on the meta device, print the memory plan for this many free GiB "
+        "(bf16, --new-tokens per page), exit",
+    )
+    ap.add_argument(
         "--params-only",
         action="store_true",
         help="build on the meta device, print the parameter count, exit",
@@ -358,6 +365,20 @@ def run_benchmark(args: argparse.Namespace) -> list[Result]:
     if args.params_only:
         bench = build_bench_model(args.model, args.size, torch.device("meta"), torch.float32)
         print(params_line(bench, args.size))
+        return []
+    if args.plan_gib is not None:
+        bench = build_bench_model(args.model, args.size, torch.device("meta"), torch.bfloat16)
+        for scheduler in ("static", "continuous"):
+            engine = bench.engine_cls(
+                bench.model,
+                processor=bench.processor,
+                mode=args.mode or bench.default_mode,
+                max_new_tokens=args.new_tokens or 4096,
+                memory_limit_gb=args.plan_gib,
+                scheduler=scheduler,
+            )
+            assert engine.memory_plan is not None
+            print(f"{args.model} {args.size} {scheduler}: {engine.memory_plan.describe()}")
         return []
     plan = plan_device(args.device, args.dtype)
     if real and plan.device.type == "cpu":

@@ -176,3 +176,17 @@ def test_preprocess_benchmark_measures_each_thread_count(
     assert [(name, t) for name, t, _ in rows] == [("deepseek-ocr", 1), ("deepseek-ocr", 2)]
     assert all(rate > 0 for _, _, rate in rows)
     assert "| deepseek-ocr | 2 |" in capsys.readouterr().out
+
+
+def test_guard_and_plan_figures_come_from_the_scripts(
+    bench: ModuleType, one_thread: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    guard = load_script("guard_speed")
+    times = guard.run_benchmark(
+        guard.parse_args(["--batch", "4", "--vocab", "512", "--generated", "120", "--calls", "3"])
+    )
+    assert len(times) == 3 and all(t > 0 for t in times)
+    assert bench.run_benchmark(bench.parse_args(["--size", "tiny", "--plan-gib", "2"])) == []
+    out = capsys.readouterr().out
+    assert "| median ms |" in out
+    assert "tiny static: memory plan: 2.0 GiB free" in out and "tiny continuous:" in out
