@@ -307,3 +307,40 @@ def test_a_request_too_large_for_the_slots_is_reported_not_lost(
     with pytest.raises(ValueError, match="KV cells"):
         list(batcher.stream(iter([big]), cells=64))
     assert batcher.in_flight() == [big]
+
+
+@pytest.mark.parametrize("min_refill", [1, 3])
+def test_free_slots_wait_for_a_full_refill_group(folders: dict[str, Path], min_refill: int) -> None:
+    targets = {i: 2 + (5 * i) % 13 for i in range(2 * len(SIZES))}  # pages end one by one
+    inputs = make_pages(SIZES * 2, 0)
+    engine = _engine("deepseek-ocr-2", folders, batch_size=4, scheduler="continuous", sync_every=1)
+    engine._min_refill = lambda slots: min_refill  # type: ignore[method-assign]
+    engine.exact_lengths = targets
+    reference_engine = _engine("deepseek-ocr-2", folders, exact_lengths=targets)
+    reference = [p.raw_output for p in reference_engine.run(inputs)]
+    groups: list[int] = []
+    real = engine.model.forward
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("inputs_embeds") is not None:
+            groups.append(int(kwargs["inputs_embeds"].shape[0]))
+        return real(*args, **kwargs)
+
+    engine.model.forward = forward
+    assert [p.raw_output for p in engine.run(inputs)] == reference
+    assert groups[0] == 4 and sum(groups) == len(inputs)
+    if min_refill == 1:
+        assert min(groups) == 1  # pages ending one by one refill one by one
+    else:
+        assert min(groups[:-1]) >= 3, groups  # only the stream's last pages come fewer
+        assert len(groups) < 1 + len(inputs) - 4
+
+
+def test_auto_scheduler_is_continuous_on_cuda_only() -> None:
+    from deepocr_loaders.engines.hf_batched import resolve_scheduler
+
+    assert resolve_scheduler("auto", "cuda", flash=False) == "continuous"
+    assert resolve_scheduler("auto", "cuda", flash=True) == "static"  # slots need SDPA/eager
+    assert resolve_scheduler("auto", "cpu", flash=False) == "static"
+    assert resolve_scheduler("static", "cuda", flash=False) == "static"
+    assert resolve_scheduler("continuous", "cpu", flash=False) == "continuous"

@@ -195,6 +195,23 @@ def _is_oom(exc: BaseException) -> bool:
     )
 
 
+def resolve_scheduler(requested: str, device_type: str, *, flash: bool) -> str:
+    """The scheduler an engine runs: ``requested``, where ``"auto"`` means continuous batching
+    on CUDA with an SDPA or eager decoder and static batching elsewhere.
+
+    Args:
+        requested: ``"auto"``, ``"static"`` or ``"continuous"``.
+        device_type: the model's device type (``"cuda"``, ``"cpu"``, ...).
+        flash: whether the decoder runs flash-attention (the slots cannot).
+    """
+    if requested != "auto":
+        return requested
+    # Static ``generate`` is bound by the host on a GPU (H200, OCR-2, batch 64: 66 ms per decode
+    # step against 8.8 ms for the slots' graph-replayed step); on a CPU the arithmetic
+    # dominates, and the static path needs no KV cache of its own.
+    return "continuous" if device_type == "cuda" and not flash else "static"
+
+
 class BatchedVisionEngine(Engine):
     """Base of the in-process model engines; see the module docstring for the strategy.
 
@@ -226,9 +243,11 @@ class BatchedVisionEngine(Engine):
             CPU).
         memory_limit_gb: device memory the engine may plan for beyond the weights (default:
             what the device reports free).
-        scheduler: ``"static"`` (one ``generate`` per batch) or ``"continuous"``
+        scheduler: ``"static"`` (one ``generate`` per batch), ``"continuous"``
             (:mod:`.continuous`: ``batch_size`` decode slots, refilled as pages end; needs an
-            SDPA or eager decoder, not flash-attention).
+            SDPA or eager decoder, not flash-attention) or ``"auto"`` (default: continuous on
+            CUDA with such a decoder, where it ran several times faster on an H200; static
+            elsewhere).
         sync_every: with ``"continuous"``, decode steps between the host's reads of the slots.
         cuda_graphs: with ``"continuous"`` on CUDA, replay the decode step as a captured CUDA
             graph (falls back to eager, with a warning, where capture fails).
@@ -264,7 +283,7 @@ class BatchedVisionEngine(Engine):
         preprocess_workers: int | None = None,
         vision_batch: int | None = None,
         memory_limit_gb: float | None = None,
-        scheduler: str = "static",
+        scheduler: str = "auto",
         sync_every: int = 8,
         cuda_graphs: bool = True,
         exact_lengths: Mapping[int, int] | None = None,
@@ -283,13 +302,13 @@ class BatchedVisionEngine(Engine):
             raise EngineOptionError("memory_limit_gb must be positive", option="memory_limit_gb")
         if max_new_tokens < 1:
             raise EngineOptionError("max_new_tokens must be at least 1", option="max_new_tokens")
-        if scheduler not in ("static", "continuous"):
+        if scheduler not in ("auto", "static", "continuous"):
             raise EngineOptionError(
-                f"scheduler must be 'static' or 'continuous', not {scheduler!r}", option="scheduler"
+                f"scheduler must be 'auto', 'static' or 'continuous', not {scheduler!r}",
+                option="scheduler",
             )
         if sync_every < 1:
             raise EngineOptionError("sync_every must be at least 1", option="sync_every")
-        self.scheduler = scheduler
         self.sync_every = sync_every
         self.cuda_graphs = cuda_graphs
         self._workspace: SlotWorkspace | None = None  # the slots' cache (and graph) across runs
@@ -326,7 +345,10 @@ class BatchedVisionEngine(Engine):
             i for i in (self._pad_id, self.tokenizer.bos_token_id) if i is not None
         } - {self._eos_id}
         self._whitelist = whitelist_ids(self.tokenizer)
-        if scheduler == "continuous" and "flash" in self._decoder_attention():
+        flash = "flash" in self._decoder_attention()
+        scheduler = resolve_scheduler(scheduler, self.plan.device.type, flash=flash)
+        self.scheduler = scheduler
+        if scheduler == "continuous" and flash:
             raise EngineOptionError(
                 "scheduler='continuous' needs an SDPA or eager decoder (its slots use a 4-D "
                 "attention mask that flash-attention does not take): pass "
@@ -856,7 +878,15 @@ class BatchedVisionEngine(Engine):
             cuda_graphs=self.cuda_graphs,
             workspace=self._workspace,
             max_prefill=PREFILL_GROUP,
+            min_refill=self._min_refill(slots),
         )
+
+    def _min_refill(self, slots: int) -> int:
+        """Free slots that wait for each other before a refill: the pages of one full vision
+        forward (a lone page's vision costs about twice as much per page), at most a quarter
+        of the slots so that few sit idle."""
+        views = max(1, self._largest_page()[1])
+        return max(1, min(self.vision_batch // views, slots // 4))
 
     def _slot_output(self, result: SlotResult) -> _Output:
         out = self._split(result.ids)
