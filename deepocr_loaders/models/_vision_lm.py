@@ -5,6 +5,7 @@ left-padded batch of pages; and the generation glue around it."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -20,6 +21,14 @@ from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import (
 from .deepencoder import DeepEncoder, DeepEncoderConfig
 
 __all__ = ["DeepEncoderLMBase", "DeepEncoderLMConfig", "layout_page_features", "tiles_per_page"]
+
+# transformers renamed the output's ``past_key_values`` to ``cache`` (the old name is a
+# deprecated alias): name whichever field this release has.
+_CACHE_FIELD = (
+    "cache"
+    if "cache" in {f.name for f in dataclasses.fields(CausalLMOutputWithPast)}
+    else "past_key_values"
+)
 
 
 class DeepEncoderLMConfig(PreTrainedConfig):
@@ -221,7 +230,7 @@ class DeepEncoderLMBase(PreTrainedModel, GenerationMixin):
             logits_to_keep,
             **kwargs,
         )
-        return CausalLMOutputWithPast(logits=logits, past_key_values=past)
+        return CausalLMOutputWithPast(logits=logits, **{_CACHE_FIELD: past})
 
     def prepare_inputs_for_generation(
         self, input_ids: torch.LongTensor, inputs_embeds: torch.Tensor | None = None, **kwargs: Any
