@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,15 +41,11 @@ class DocumentStream:
     """The 0-based pages that ``pages`` will yield, in order (for progress bars)."""
 
 
-_UNEXPECTED = re.compile(r"unexpected keyword argument '([^']+)'")
-_MISSING = re.compile(r"missing \d+ required (?:positional |keyword-only )?arguments?: (.+)$")
-
-
 def resolve_engine(engine: str | Engine, model: str | None, options: dict[str, Any]) -> Engine:
     """An engine instance: ``engine`` itself, or a new one by name with ``model`` and options.
 
     Options the engine does not take, or required ones left out, raise :class:`ConfigError`
-    naming them (not the constructor's bare ``TypeError``).
+    naming them (:func:`get_engine` checks them).
     """
     if isinstance(engine, Engine):
         if model is not None or options:
@@ -66,21 +61,7 @@ def resolve_engine(engine: str | Engine, model: str | None, options: dict[str, A
         )
     if model is not None:
         options = {**options, "model": model}
-    try:
-        return get_engine(engine, **options)
-    except TypeError as exc:
-        raise _option_error(engine, exc) from exc
-
-
-def _option_error(engine: str, exc: TypeError) -> ConfigError:
-    """A ConfigError naming the option an engine constructor's TypeError is about."""
-    text = str(exc)
-    if m := _UNEXPECTED.search(text):
-        return ConfigError(f"engine {engine!r} takes no option {m.group(1)!r}", option=m.group(1))
-    if m := _MISSING.search(text):
-        names = m.group(1).replace("'", "")
-        return ConfigError(f"engine {engine!r} needs the option {names}", option=names)
-    return ConfigError(f"engine {engine!r}: bad options ({text})")
+    return get_engine(engine, **options)
 
 
 def check_dpi(dpi: object) -> float:

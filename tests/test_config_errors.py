@@ -78,3 +78,13 @@ def test_existing_value_error_handlers_still_catch_it() -> None:
         assert "dpi" in str(exc)
     else:  # pragma: no cover
         pytest.fail("no error")
+
+
+def test_get_engine_itself_names_bad_options() -> None:
+    with pytest.raises(ConfigError, match="engine 'text-layer' takes no option 'bogus'") as info:
+        dl.get_engine("text-layer", bogus=1)
+    assert info.value.option == "bogus" and isinstance(info.value, ValueError)
+    with pytest.raises(ConfigError, match="engine 'recorded' needs the option outputs"):
+        dl.get_engine("recorded")
+    with pytest.raises(ConfigError, match="engine 'auto' takes no option 'bogus'"):
+        dl.get_engine("auto", bogus=1)  # passed on to the text layer, which refuses it

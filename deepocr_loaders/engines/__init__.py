@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 from collections.abc import Callable
 from importlib import import_module
 from typing import Any, TypeVar
 
-from ..errors import EngineError
+from ..errors import ConfigError, EngineError
 from .base import PROMPTS, Engine, PageInput, Task, prompt_for
 
 __all__ = [
@@ -49,8 +51,17 @@ def available_engines() -> list[str]:
     return sorted(set(_REGISTRY) | set(_LAZY))
 
 
+_UNEXPECTED = re.compile(r"unexpected keyword argument '([^']+)'")
+
+
 def get_engine(name: str, **options: Any) -> Engine:
-    """A new engine instance by name; ``options`` go to its constructor."""
+    """A new engine instance by name.
+
+    Args:
+        name: a registered engine name (:func:`available_engines`).
+        **options: the engine constructor's keyword arguments. One it does not take, or a
+            required one left out, raises :class:`ConfigError` naming it.
+    """
     if name not in _REGISTRY and name in _LAZY:
         import_module(_LAZY[name])
     try:
@@ -58,7 +69,35 @@ def get_engine(name: str, **options: Any) -> Engine:
     except KeyError:
         known = ", ".join(available_engines()) or "none"
         raise EngineError(f"unknown engine {name!r} (known: {known})") from None
-    return cls(**options)
+    _check_options(name, cls, options)
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        # An engine that passes options on (auto -> text layer) meets a bad one inside.
+        if m := _UNEXPECTED.search(str(exc)):
+            raise ConfigError(
+                f"engine {name!r} takes no option {m.group(1)!r}", option=m.group(1)
+            ) from exc
+        raise
+
+
+def _check_options(name: str, cls: type[Engine], options: dict[str, Any]) -> None:
+    """ConfigError for an option ``cls`` does not take or a required one missing."""
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):  # no signature to read: the constructor decides
+        return
+    named = {
+        p.name: p for p in params.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(options) - set(named))
+        if unknown:
+            raise ConfigError(f"engine {name!r} takes no option {unknown[0]!r}", option=unknown[0])
+    missing = [n for n, p in named.items() if p.default is p.empty and n not in options]
+    if missing:
+        names = ", ".join(missing)
+        raise ConfigError(f"engine {name!r} needs the option {names}", option=names)
 
 
 # Built-in engines register on import; the others load on first use (model engines import torch).
