@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .atomic import atomic_write, write_text_atomic
+from .atomic import atomic_write, write_bytes_atomic, write_text_atomic
 from .document import BlockKind, Document, PageStatus
 from .errors import ConfigError, DeepOCRError
 from .grounding import build_page, parse_grounded_page
@@ -601,8 +601,9 @@ def make_sample_pdf(path: Path) -> None:
         css += " td {border: 0.5px solid #888;}"
         page.insert_htmlbox(rect, html, css=css)
     pdf.set_metadata({"title": "Spring Survey of the Alder Creek Watershed"})
-    pdf.save(path)
+    data = pdf.tobytes()
     pdf.close()
+    write_bytes_atomic(path, data)
 
 
 def _write_doc(doc: Document, out_dir: Path, stem: str) -> tuple[Path, Path]:

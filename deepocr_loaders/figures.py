@@ -15,6 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from .atomic import atomic_write
 from .document import BBox, BlockKind, Page
 from .errors import DeepOCRError
 
@@ -68,7 +69,11 @@ def crop_figures(
         if target.parent != folder:  # belt and braces: the name has no separators
             raise DeepOCRError(f"figure file {name!r} would leave {folder}")
         try:
-            image.crop(box).save(target)
+            fmt_name = Image.registered_extensions().get(f".{ext}")
+            if fmt_name is None:
+                raise ValueError(f"no image format for .{ext}")
+            with atomic_write(target, "wb") as handle:  # a reader never sees half a crop
+                image.crop(box).save(handle, format=fmt_name)
         except (OSError, ValueError, KeyError) as exc:
             raise DeepOCRError(f"could not write figure {target}: {exc}") from exc
         block.metadata["image_path"] = name

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
+from deepocr_loaders.errors import DeepOCRError
 from deepocr_loaders.figures import crop_figures, safe_stem
 from deepocr_loaders.grounding import build_page
 
@@ -57,3 +59,21 @@ def test_blocks_without_boxes_or_other_kinds_are_skipped(tmp_path: Path) -> None
     assert crop_figures(page, Image.new("RGB", (200, 200)), tmp_path) == []
     page2, image = _page_and_image()
     assert crop_figures(page2, image, tmp_path, kinds=()) == []  # type: ignore[arg-type]
+
+
+def test_a_crop_that_fails_midway_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page, image = _page_and_image()
+
+    def half_then_fail(self: Image.Image, fp: object, *args: object, **kwargs: object) -> None:
+        fp.write(b"\x89PNG partial")  # type: ignore[attr-defined]
+        raise OSError("disk full")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(Image.Image, "save", half_then_fail)
+        with pytest.raises(DeepOCRError, match="disk full"):
+            crop_figures(page, image, tmp_path, stem="report")  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []  # neither a partial crop nor a temporary file
+    (path,) = crop_figures(page, image, tmp_path, fmt="jpg", stem="report")  # type: ignore[arg-type]
+    assert Image.open(path).format == "JPEG"
