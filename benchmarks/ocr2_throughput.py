@@ -103,6 +103,8 @@ class Result:
     plan_line: str = ""
     scheduler: str = "static"
     occupancy: float | None = None
+    graph_replays: int = 0
+    """Decode steps replayed from a captured CUDA graph (continuous on CUDA; 0: eager)."""
 
     @property
     def vision_prefill_ms(self) -> float:
@@ -260,6 +262,7 @@ def batched(
         plan_line="" if plan is None else plan.describe(),
         scheduler=scheduler,
         occupancy=occupancy,
+        graph_replays=s.graph_replays,
     )
 
 
