@@ -49,6 +49,21 @@ PAGE_KEY = "deepocr_page_key"
 #: Keys only our splitters read; a chunk never inherits them from its page document.
 INTERNAL_KEYS = frozenset({PAGE_JSON_KEY, PAGE_KEY})
 
+#: PDF info fields as LangChain's PyMuPDFLoader names them, from PyMuPDF's names.
+_INFO_FIELDS = {
+    "format": "format",
+    "title": "title",
+    "author": "author",
+    "subject": "subject",
+    "keywords": "keywords",
+    "creator": "creator",
+    "producer": "producer",
+    "creationDate": "creationdate",
+    "modDate": "moddate",
+    "trapped": "trapped",
+}
+
+
 #: Keys that help citations and re-chunking but only add noise (and length) to an embedding or
 #: an LLM prompt; adapters exclude them from both.
 BULKY_KEYS = (
@@ -81,6 +96,7 @@ BULKY_KEYS = (
 #: ``table_keys`` and any metadata the caller added.
 EMBED_EXCLUDED_KEYS = (
     *BULKY_KEYS,
+    *_INFO_FIELDS.values(),
     "source",
     "file_name",
     "file_path",
@@ -96,8 +112,24 @@ EMBED_EXCLUDED_KEYS = (
     "table_parts",
 )
 
-#: Keys written for the embedding only, left out of an LLM prompt (the text holds the cells).
-LLM_EXCLUDED_KEYS = (*BULKY_KEYS, "table_keys")
+#: Keys left out of an LLM prompt: the bulky ones, 0-based page indices (a model citing them
+#: would be off by one or more: the prompt shows the printed ``page_label``), and keys written
+#: for the embedding only (the text holds the cells).
+LLM_EXCLUDED_KEYS = (
+    *BULKY_KEYS,
+    "source",
+    "page",
+    "page_start",
+    "page_end",
+    "page_label_start",
+    "table_keys",
+    # PDF info fields that tell a reader nothing about the content (title, author, subject,
+    # keywords and dates stay).
+    "format",
+    "creator",
+    "producer",
+    "trapped",
+)
 
 #: Keys a row-key vector's copy of its chunk's metadata leaves out (it keeps what filters read:
 #: file, pages, headings); retrieval returns the chunk itself, with everything.
@@ -116,21 +148,6 @@ class PageRecord:
     id: str
     text: str
     metadata: dict[str, Any]
-
-
-#: PDF info fields as LangChain's PyMuPDFLoader names them, from PyMuPDF's names.
-_INFO_FIELDS = {
-    "format": "format",
-    "title": "title",
-    "author": "author",
-    "subject": "subject",
-    "keywords": "keywords",
-    "creator": "creator",
-    "producer": "producer",
-    "creationDate": "creationdate",
-    "modDate": "moddate",
-    "trapped": "trapped",
-}
 
 
 def _iso_date(value: str) -> str:
