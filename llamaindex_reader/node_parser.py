@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 from llama_index.core.node_parser import NodeParser
@@ -148,7 +149,7 @@ def _link_neighbours(nodes: list[BaseNode]) -> None:
     (the base class links neighbours of one source page only). Done last, because a link
     carries a copy of its target's metadata as it is then."""
     chunks = [n for n in nodes if not isinstance(n, IndexNode) and "chunk_index" in n.metadata]
-    for a, b in zip(chunks, chunks[1:]):
+    for a, b in pairwise(chunks):
         same = a.metadata.get("document_sha256") == b.metadata.get("document_sha256")
         if same and b.metadata["chunk_index"] == a.metadata["chunk_index"] + 1:
             a.relationships[NodeRelationship.NEXT] = b.as_related_node_info()
