@@ -102,7 +102,7 @@ def highlight(
                 if int(b["page"]) != index:
                     continue
                 rect = tuple(float(b[k]) * scale for k in ("x0", "y0", "x1", "y1"))
-                draw.rectangle(rect, fill=_FILL, outline=_OUTLINE, width=3)
+                draw.rectangle(rect, fill=_FILL, outline=_OUTLINE, width=max(1, round(dpi / 55)))
             images.append(Image.alpha_composite(base, layer).convert("RGB"))
     if out is not None:
         _write(Path(out), images, pages)
