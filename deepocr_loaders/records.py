@@ -260,9 +260,9 @@ def _doc_key(meta: Mapping[str, Any]) -> tuple[str, str]:
     return str(meta.get("document_sha256", "")), str(meta.get("source", meta.get("file_path", "")))
 
 
-def _assemble(key: tuple[str, str], metas: list[Mapping[str, Any]], cache: Any) -> Document:
+def _assemble(key: tuple[str, str], metas: list[Mapping[str, Any]], pages: list[Page]) -> Document:
     doc = Document(source=key[1], sha256=key[0], page_count=int(metas[0].get("total_pages", 0)))
-    doc.pages = sorted((_page_of(m, cache) for m in metas), key=lambda p: p.index)
+    doc.pages = sorted(pages, key=lambda p: p.index)
     doc.page_count = max(doc.page_count, len(doc.pages))
     return doc
 
@@ -293,7 +293,9 @@ def document_from_records(
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for meta in records:
         groups.setdefault(_doc_key(meta), []).append(meta)
-    return [_assemble(key, metas, cache) for key, metas in groups.items()]
+    return [
+        _assemble(key, metas, [_page_of(m, cache) for m in metas]) for key, metas in groups.items()
+    ]
 
 
 def stream_documents(
@@ -314,12 +316,18 @@ def stream_documents(
     """
     key: tuple[str, str] | None = None
     group: list[T] = []
+    metas: list[Mapping[str, Any]] = []
+    pages: list[Page] = []
     for item in items:
-        this = _doc_key(metadata(item))
+        meta = metadata(item)
+        this = _doc_key(meta)
         if key is not None and this != key:
-            yield _assemble(key, [metadata(i) for i in group], cache), group
-            group = []
+            yield _assemble(key, metas, pages), group
+            group, metas, pages = [], [], []
         key = this
         group.append(item)
+        metas.append(meta)
+        # Found as it arrives, while it is still among this process's recent pages.
+        pages.append(_page_of(meta, cache))
     if key is not None:
-        yield _assemble(key, [metadata(i) for i in group], cache), group
+        yield _assemble(key, metas, pages), group

@@ -384,3 +384,18 @@ def test_a_retrieved_langchain_document_is_highlighted(tmp_path: Path, report: P
         assert len(dl.highlight(report, given)) == len(chunk.pages)
     with pytest.raises(dl.ConfigError):
         dl.highlight(report, {"text": "no boxes"})
+
+
+def test_streaming_without_a_cache_holds_each_document_itself(
+    report: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deepocr_loaders import page_store
+
+    monkeypatch.setattr(page_store, "MAX_PAGES", 1)  # as a PDF longer than the store
+    splitter = LayoutTextSplitter(max_tokens=120, cache=False)
+    loader = DeepOCRLoader(report, cache=False)
+    streamed = list(splitter.lazy_split_documents(loader.lazy_load()))
+    assert {c.metadata["page"] for c in streamed} == {0, 1}
+    # Loaded in full first, the first page has left the store and no cache holds it.
+    with pytest.raises(KeyError, match="with_page_json"):
+        splitter.split_documents(list(loader.lazy_load()))
