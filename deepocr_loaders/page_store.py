@@ -21,7 +21,7 @@ __all__ = ["MAX_PAGES", "recall", "remember"]
 #: Pages kept in memory per process; older ones are found in the page cache. Bounded so that
 #: streaming a long PDF keeps memory flat; a splitter streaming along needs only the current
 #: document's pages, and those it holds itself.
-MAX_PAGES = 256
+MAX_PAGES = 1024
 
 _lock = threading.Lock()
 _recent: OrderedDict[str, Page] = OrderedDict()
