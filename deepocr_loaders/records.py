@@ -268,7 +268,11 @@ def _assemble(key: tuple[str, str], metas: list[Mapping[str, Any]], pages: list[
 
 
 def has_page(meta: Mapping[str, Any]) -> bool:
-    """Whether ``meta`` comes from one of our page documents (it can find its page)."""
+    """Whether ``meta`` comes from one of our page documents (it can find its page).
+
+    Args:
+        meta: a page document's metadata.
+    """
     return PAGE_KEY in meta or PAGE_JSON_KEY in meta
 
 

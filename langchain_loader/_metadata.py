@@ -18,7 +18,11 @@ __all__ = ["chunk_metadata", "inherited"]
 
 
 def inherited(page_metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """The keys a chunk takes over from its page document: all but the internal ones."""
+    """The keys a chunk takes over from its page document: all but the internal ones.
+
+    Args:
+        page_metadata: the page document's metadata.
+    """
     return {k: v for k, v in page_metadata.items() if k not in INTERNAL_KEYS}
 
 

@@ -65,7 +65,11 @@ class LayoutTextSplitter(BaseDocumentTransformer):
         self.cache = cache
 
     def split_documents(self, documents: Sequence[LCDocument]) -> list[LCDocument]:
-        """Chunk Documents with ids (LangChain's stock ``split_documents`` drops ids)."""
+        """Chunk Documents with ids (LangChain's stock ``split_documents`` drops ids).
+
+        Args:
+            documents: page Documents from :class:`DeepOCRLoader` / :class:`DeepOCRBlobParser`.
+        """
         foreign = [d for d in documents if not has_page(d.metadata)]
         if foreign:
             raise ValueError(
@@ -78,7 +82,11 @@ class LayoutTextSplitter(BaseDocumentTransformer):
         """Chunks of a page stream (``DeepOCRLoader(...).lazy_load()``), each document's as
         soon as its last page went by: the same chunks and ids as :meth:`split_documents` on
         the whole list, holding one document's pages at a time. Split a stream this way, not
-        page by page: chunks follow sections across pages."""
+        page by page: chunks follow sections across pages.
+
+        Args:
+            documents: page Documents, each file's pages together (as the loader yields them).
+        """
         for doc, pages in stream_documents(
             self._checked(documents), lambda d: d.metadata, cache=self.cache
         ):

@@ -19,7 +19,11 @@ __all__ = ["chunk_metadata", "exclusions", "page_metadata"]
 
 def page_metadata(record_metadata: Mapping[str, Any]) -> dict[str, Any]:
     """A page record's metadata as LlamaIndex names it: ``file_path`` for the path, no
-    ``source``."""
+    ``source``.
+
+    Args:
+        record_metadata: :func:`deepocr_loaders.records.page_record`'s metadata.
+    """
     return {k: v for k, v in record_metadata.items() if k != "source"}
 
 
