@@ -399,3 +399,21 @@ def test_streaming_without_a_cache_holds_each_document_itself(
     # Loaded in full first, the first page has left the store and no cache holds it.
     with pytest.raises(KeyError, match="with_page_json"):
         splitter.split_documents(list(loader.lazy_load()))
+
+
+def test_pages_read_in_worker_processes_split_in_this_one(tmp_path: Path) -> None:
+    from integration_docs import make_pdf, recorded_options
+
+    make_pdf(tmp_path / "a.pdf", "Alpha")
+    make_pdf(tmp_path / "b.pdf", "Beta")
+    reader = DeepOCRReader(engine="recorded", engine_options=recorded_options(), mode="pages")
+    pages = SimpleDirectoryReader(str(tmp_path), file_extractor={".pdf": reader}).load_data(
+        num_workers=2
+    )
+    # The pages were made in spawned workers: this process finds them in the page cache.
+    from deepocr_loaders import page_store
+
+    assert not any(p.metadata["deepocr_page_key"] in page_store._recent for p in pages)
+    nodes = LayoutNodeParser(max_tokens=64).get_nodes_from_documents(pages)
+    assert {n.metadata["file_name"] for n in nodes} == {"a.pdf", "b.pdf"}
+    assert any("Sediment load" in n.get_content() for n in nodes)
