@@ -10,16 +10,20 @@ Framework-agnostic: reads only the core document model; tokenizers are optional 
 
 from __future__ import annotations
 
-from .chunk import Chunk, ChunkKind
+from .chunk import Box, Chunk, ChunkKind, PageSize
 from .chunker import LayoutChunker
 from .headings import heading_levels, numbering_depth
+from .settings import ChunkerSettings, settings_from
 from .tokens import TokenCounter, default_token_count, resolve_token_counter
 from .units import furniture_blocks, is_furniture
 
 __all__ = [
+    "Box",
     "Chunk",
     "ChunkKind",
+    "ChunkerSettings",
     "LayoutChunker",
+    "PageSize",
     "TokenCounter",
     "default_token_count",
     "furniture_blocks",
@@ -27,4 +31,5 @@ __all__ = [
     "is_furniture",
     "numbering_depth",
     "resolve_token_counter",
+    "settings_from",
 ]

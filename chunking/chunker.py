@@ -9,7 +9,8 @@ from typing import Any, Literal
 
 from deepocr_loaders.document import Block, Document, Page
 
-from .chunk import Chunk, ChunkKind
+from .chunk import Box, Chunk, ChunkKind, PageSize
+from .settings import ChunkerSettings, settings_from
 from .split import split_spans, tail_sentences, tail_start
 from .tables import TableLines, cells, key_column, names_rows, part_text, row_groups
 from .tokens import resolve_token_counter
@@ -26,7 +27,6 @@ _KIND_OF_UNIT = {
     "equation": ChunkKind.EQUATION,
 }
 _PROSE = ("text", "list")
-_TABLE_EMBEDDINGS = ("rows", "keys", "auto")
 
 
 @dataclass
@@ -100,19 +100,19 @@ def _table_index(captions: list[str], columns: str, keys: str) -> str:
     return "\n".join([*captions, columns + keys])
 
 
-def _boxes(block: Block) -> list[dict[str, float]]:
-    """The block's boxes as ``{page, x0, y0, x1, y1}``, points rounded to 0.01."""
+def _boxes(block: Block) -> list[Box]:
+    """The block's boxes with its page, points rounded to 0.01."""
     # floor(v * 100 + 0.5) / 100 rounds like round(v, 2) but for exact binary ties, at less
     # than half the cost (boxes are the chunker's most frequent metadata).
     page = block.page_index
     return [
-        {
-            "page": page,
-            "x0": floor(box.x0 * 100 + 0.5) / 100,
-            "y0": floor(box.y0 * 100 + 0.5) / 100,
-            "x1": floor(box.x1 * 100 + 0.5) / 100,
-            "y1": floor(box.y1 * 100 + 0.5) / 100,
-        }
+        Box(
+            page,
+            floor(box.x0 * 100 + 0.5) / 100,
+            floor(box.y0 * 100 + 0.5) / 100,
+            floor(box.x1 * 100 + 0.5) / 100,
+            floor(box.y1 * 100 + 0.5) / 100,
+        )
         for box in block.boxes or ([block.bbox] if block.bbox is not None else [])
     ]
 
@@ -210,31 +210,41 @@ class LayoutChunker:
         include_furniture: bool = False,
         table_max_tokens: int | None = None,
         table_embedding: Literal["rows", "keys", "auto"] = "auto",
+        settings: ChunkerSettings | None = None,
     ) -> None:
-        if max_tokens <= 0:
-            raise ValueError(f"max_tokens must be positive, got {max_tokens}")
-        if min_tokens is None:
-            min_tokens = min(120, max_tokens * 3 // 10)
-        if not 0 <= min_tokens <= max_tokens:
-            raise ValueError(f"min_tokens must be in [0, max_tokens], got {min_tokens}")
-        if not 0 <= overlap_tokens < max_tokens:
-            raise ValueError(f"overlap_tokens must be in [0, max_tokens), got {overlap_tokens}")
-        if table_max_tokens is not None and table_max_tokens <= 0:
-            raise ValueError(f"table_max_tokens must be positive, got {table_max_tokens}")
-        if table_embedding not in _TABLE_EMBEDDINGS:
-            raise ValueError(
-                f"table_embedding must be one of {_TABLE_EMBEDDINGS}, got {table_embedding!r}"
+        if settings is None:
+            settings = ChunkerSettings(
+                max_tokens,
+                min_tokens,
+                overlap_tokens,
+                tokenizer,
+                include_furniture,
+                table_max_tokens,
+                table_embedding,
             )
-        self.max_tokens = max_tokens
-        self.table_max_tokens = table_max_tokens or max_tokens
-        self.table_embedding = table_embedding
-        self.min_tokens = min_tokens
-        self.overlap_tokens = overlap_tokens
-        self.include_furniture = include_furniture
-        self.count = resolve_token_counter(tokenizer)
+        self.settings = settings
+        self.max_tokens = settings.max_tokens
+        self.table_max_tokens = settings.table_max_tokens or settings.max_tokens
+        self.table_embedding = settings.table_embedding
+        self.min_tokens = settings.effective_min_tokens
+        self.overlap_tokens = settings.overlap_tokens
+        self.include_furniture = settings.include_furniture
+        self.count = resolve_token_counter(settings.tokenizer)
         # The default counter is additive over whitespace-joined parts, so a chunk's count is
         # the sum of its pieces'; a real tokenizer recounts the joined text to be exact.
-        self._recount = tokenizer is not None
+        self._recount = settings.tokenizer is not None
+
+    @classmethod
+    def from_settings(
+        cls, settings: ChunkerSettings | None = None, **options: Any
+    ) -> LayoutChunker:
+        """A chunker for ``settings`` with ``options`` applied (see :func:`settings_from`).
+
+        Args:
+            settings: the settings, or None for the defaults.
+            **options: :class:`ChunkerSettings` fields that override ``settings``.
+        """
+        return cls(settings=settings_from(settings, **options))
 
     # -- pieces ----------------------------------------------------------------------------
 
@@ -487,18 +497,18 @@ class LayoutChunker:
                     text = f"{overlap}\n\n{text}"
             prev = group
             tokens = sum(p.tokens for p in group) + (self.count(overlap) if overlap else 0)
-            metadata = self._metadata(document, group, text, overlap, tokens, pages, engines)
-            metadata["chunk_index"] = index
+            chunk = self._record(document, group, text, overlap, tokens, pages, engines)
+            chunk.chunk_index = index
             if overlap:
-                metadata["overlap_tokens"] = tokens - sum(p.tokens for p in group)
-            block_ids = metadata["block_ids"]
+                chunk.overlap_tokens = tokens - sum(p.tokens for p in group)
             digest = hashlib.sha256(
-                "\x1f".join([doc_key, str(index), ",".join(block_ids), text]).encode()
+                "\x1f".join([doc_key, str(index), ",".join(chunk.block_ids), text]).encode()
             ).digest()
-            chunks.append(Chunk(_uuid5_str(digest), text, metadata))
+            chunk.id = _uuid5_str(digest)
+            chunks.append(chunk)
         return chunks
 
-    def _metadata(
+    def _record(
         self,
         document: Document,
         group: list[_Piece],
@@ -507,7 +517,8 @@ class LayoutChunker:
         tokens: int,
         pages: dict[int, Page],
         engines: list[str],
-    ) -> dict[str, Any]:
+    ) -> Chunk:
+        """The chunk of ``group``, its id and index still to be set."""
         blocks: list[Block] = []
         seen: set[int] = set()
         for piece in group:
@@ -518,14 +529,7 @@ class LayoutChunker:
         kinds = {_KIND_OF_UNIT[p.kind] for p in group if p.kind in _KIND_OF_UNIT}
         kind = kinds.pop() if len(kinds) == 1 else (ChunkKind.MIXED if kinds else ChunkKind.TEXT)
         path = list(group[0].path)
-        boxes = [box for b in blocks for box in _boxes(b)]
         page_ids = sorted({b.page_index for b in blocks})
-        labels = [pages[i].label if i in pages else str(i + 1) for i in page_ids]
-        sizes = [
-            {"page": i, "width": pages[i].width, "height": pages[i].height}
-            for i in page_ids
-            if i in pages
-        ]
         engine = sorted({e for i in page_ids if i in pages and (e := pages[i].engine)})
         headings = " > ".join(path)
         embed = text
@@ -533,31 +537,33 @@ class LayoutChunker:
             embed = "\n\n".join(p.text if p.index is None else p.index for p in group)
             if overlap:
                 embed = f"{overlap}\n\n{embed}"
-        metadata: dict[str, Any] = {
-            "kind": kind,
-            "heading_path": path,
-            "headings": headings,
-            "contextualized_text": f"{headings}\n\n{embed}" if headings else embed,
-            "token_count": self.count(text) if self._recount else tokens,
-            "page_start": page_ids[0] if page_ids else None,
-            "page_end": page_ids[-1] if page_ids else None,
-            "page_label_start": labels[0] if labels else None,
-            "page_label_end": labels[-1] if labels else None,
-            "pages": page_ids,
-            "page_labels": labels,
-            "page_width": sizes[0]["width"] if sizes else None,
-            "page_height": sizes[0]["height"] if sizes else None,
-            "page_sizes": sizes,
-            "boxes": boxes,
-            "block_ids": [f"p{b.page_index}-b{b.order}" for b in blocks],
-            "source": document.source,
-            "document_sha256": document.sha256,
-            "engine": ",".join(engine or engines) or None,
-        }
+        chunk = Chunk(
+            id="",
+            text=text,
+            kind=kind,
+            heading_path=path,
+            contextualized_text=f"{headings}\n\n{embed}" if headings else embed,
+            token_count=self.count(text) if self._recount else tokens,
+            pages=page_ids,
+            page_labels=[pages[i].label if i in pages else str(i + 1) for i in page_ids],
+            page_sizes=[
+                PageSize(i, pages[i].width, pages[i].height) for i in page_ids if i in pages
+            ],
+            boxes=[box for b in blocks for box in _boxes(b)],
+            block_ids=[f"p{b.page_index}-b{b.order}" for b in blocks],
+            source=document.source,
+            document_sha256=document.sha256,
+            engine=",".join(engine or engines) or None,
+        )
         for piece in group:
-            for key, value in piece.extra.items():
-                if key in ("image_paths", "row_keys"):
-                    metadata.setdefault(key, []).extend(value)
-                else:
-                    metadata[key] = value
-        return metadata
+            extra = piece.extra
+            if "table_part" in extra:
+                chunk.table_part = extra["table_part"]
+                chunk.table_parts = extra["table_parts"]
+            if "table_keys" in extra:
+                chunk.table_keys = extra["table_keys"]
+            if "row_keys" in extra:
+                chunk.row_keys = [*(chunk.row_keys or ()), *extra["row_keys"]]
+            if "image_paths" in extra:
+                chunk.image_paths = [*(chunk.image_paths or ()), *extra["image_paths"]]
+        return chunk

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from . import cache
 from .cache import PageCache
+from .citations import chunk_boxes, highlight
 from .document import BBox, Block, BlockKind, Document, Page, PageStatus
 from .engines import Engine, PageInput, Task, available_engines, get_engine
 from .engines.ocr_need import OcrDecision, OcrNeedDetector, OcrReason
@@ -62,8 +63,10 @@ __all__ = [
     "__version__",
     "available_engines",
     "cache",
+    "chunk_boxes",
     "convert",
     "get_engine",
+    "highlight",
     "iter_pages",
     "open_source",
     "parse_grounded_output",

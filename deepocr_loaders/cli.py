@@ -145,15 +145,16 @@ def _chunk_dicts(doc: Document, args: argparse.Namespace) -> list[dict[str, Any]
 
 
 def _chunker(args: argparse.Namespace) -> Any:
-    from chunking import LayoutChunker
+    from chunking import ChunkerSettings, LayoutChunker
 
-    return LayoutChunker(
-        args.max_tokens,
-        args.min_tokens,
+    settings = ChunkerSettings(
+        max_tokens=args.max_tokens,
+        min_tokens=args.min_tokens,
         overlap_tokens=args.overlap_tokens,
         table_max_tokens=args.table_max_tokens,
         table_embedding=args.table_embedding,
     )
+    return LayoutChunker(settings=settings)
 
 
 @dataclass

@@ -303,7 +303,9 @@ def _file_rows(batch: dict[str, Any]) -> dict[str, list[Any]]:
         "text": [r["text"] for r in rows],
         "metadata": [
             json.dumps(
-                Chunk(r["id"], r["text"], json.loads(r["metadata"])).flat_metadata(),
+                Chunk.from_dict(
+                    {"id": r["id"], "text": r["text"], "metadata": json.loads(r["metadata"])}
+                ).flat_metadata(),
                 ensure_ascii=False,
             )
             for r in rows
@@ -441,7 +443,10 @@ def ingest_with_ray(
             if r["row"] == _SUMMARY:
                 report._add(json.loads(r["metadata"]))
             elif sink is not None:
-                chunks.append(Chunk(r["id"], r["text"], json.loads(r["metadata"])))
+                metadata = json.loads(r["metadata"])
+                chunks.append(
+                    Chunk.from_dict({"id": r["id"], "text": r["text"], "metadata": metadata})
+                )
         if chunks and sink is not None:
             sink(chunks)
     if out is not None:

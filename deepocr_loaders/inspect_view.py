@@ -7,6 +7,7 @@ images with its boxes outlined.
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,8 @@ def render_inspection(
     """Write ``page-<n>.png`` (block boxes drawn) and ``index.html`` into ``out_dir``.
 
     ``chunks`` are chunk dicts (``id``, ``text``, ``metadata`` with ``boxes`` as a list of
-    ``{page, x0, y0, x1, y1}``); each is listed with its boxes overlaid on its pages.
+    ``{page, x0, y0, x1, y1}`` or its JSON); each is listed with its kind, printed page labels
+    and boxes overlaid on its pages, linked to its neighbours and from a table of contents.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -83,6 +85,59 @@ def _overlay(boxes: Iterable[Mapping[str, Any]], page: int, scale: float) -> str
     return "".join(parts)
 
 
+def _labels(meta: Mapping[str, Any], pages: Sequence[int], doc: Document) -> str:
+    """The chunk's printed page labels: ``p. 3`` or ``pp. iv-v``."""
+    labels = meta.get("page_labels")
+    if isinstance(labels, str):
+        labels = json.loads(labels)
+    if not labels:
+        by_index = {p.index: p.label for p in doc.pages}
+        labels = [by_index.get(p, str(p + 1)) for p in pages]
+    if not labels:
+        return ""
+    return f"p. {labels[0]}" if len(labels) == 1 else f"pp. {labels[0]}-{labels[-1]}"
+
+
+def _chunk_section(
+    n: int,
+    total: int,
+    chunk: Mapping[str, Any],
+    doc: Document,
+    images: Mapping[int, tuple[str, int, int]],
+    scale: float,
+) -> tuple[str, str]:
+    """One chunk's section (header with kind, pages and links to its neighbours, text, pages
+    with its boxes) and its line in the table of contents."""
+    meta = chunk.get("metadata", {})
+    boxes = meta.get("boxes", [])
+    if isinstance(boxes, str):
+        boxes = json.loads(boxes)
+    cited = sorted({int(b["page"]) for b in boxes})
+    pages = [p for p in cited if p in images]
+    figures = "".join(
+        f'<div class="page" style="width:{images[p][1]}px;height:{images[p][2]}px">'
+        f'<img src="{images[p][0]}" alt="page {p + 1}">{_overlay(boxes, p, scale)}</div>'
+        for p in pages
+    )
+    kind = html.escape(str(meta.get("kind", "")))
+    where = html.escape(_labels(meta, cited, doc))
+    heading = html.escape(str(meta.get("headings", "")))
+    links = [
+        f'<a href="#chunk-{n - 1}">&larr; previous</a>' if n > 1 else "",
+        '<a href="#top">contents</a>',
+        f'<a href="#chunk-{n + 1}">next &rarr;</a>' if n < total else "",
+    ]
+    section = (
+        f'<section id="chunk-{n}"><h3>Chunk {n} of {total} <span class="kind">{kind}</span> '
+        f'<span class="where">{where}</span></h3>'
+        f"<nav>{' | '.join(x for x in links if x)}</nav>"
+        f'<p class="path">{heading}</p><p class="id">{html.escape(str(chunk.get("id", "")))}</p>'
+        f"<pre>{html.escape(str(chunk.get('text', '')))}</pre>{figures}</section>"
+    )
+    entry = f'<li><a href="#chunk-{n}">{n}. {kind}, {where}</a> {heading}</li>'
+    return section, entry
+
+
 def _html(
     doc: Document,
     images: Mapping[int, tuple[str, int, int]],
@@ -91,21 +146,12 @@ def _html(
 ) -> str:
     rows = []
     if chunks:
-        for chunk in chunks:
-            meta = chunk.get("metadata", {})
-            boxes = meta.get("boxes", [])
-            pages = sorted({int(b["page"]) for b in boxes if int(b["page"]) in images})
-            figures = "".join(
-                f'<div class="page" style="width:{images[p][1]}px;height:{images[p][2]}px">'
-                f'<img src="{images[p][0]}" alt="page {p + 1}">{_overlay(boxes, p, scale)}</div>'
-                for p in pages
-            )
-            heading = html.escape(str(meta.get("headings", "")))
-            rows.append(
-                f"<section><h3>{html.escape(str(chunk.get('id', '')))}</h3>"
-                f'<p class="path">{heading}</p><pre>{html.escape(str(chunk.get("text", "")))}'
-                f"</pre>{figures}</section>"
-            )
+        entries = []
+        for n, chunk in enumerate(chunks, 1):
+            section, entry = _chunk_section(n, len(chunks), chunk, doc, images, scale)
+            rows.append(section)
+            entries.append(entry)
+        rows.insert(0, f'<ol class="toc">{"".join(entries)}</ol>')
     else:
         for index, (name, _, _) in sorted(images.items()):
             rows.append(f'<section><h3>Page {index + 1}</h3><img src="{name}"></section>')
@@ -113,10 +159,13 @@ def _html(
         "body{font-family:sans-serif;margin:2em}pre{white-space:pre-wrap;background:#f6f6f6;"
         "padding:.5em}.page{position:relative;display:inline-block;margin:.5em;"
         "border:1px solid #ccc}.box{position:absolute;border:2px solid #d22;"
-        "background:rgba(220,30,30,.08)}.path{color:#666}"
+        "background:rgba(220,30,30,.08)}.path,.id{color:#666}.kind{background:#e8eefc;"
+        "padding:0 .4em;border-radius:3px;font-weight:normal}.where{color:#444;"
+        "font-weight:normal}.toc{columns:2}"
     )
     title = html.escape(doc.source)
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
-        f"<style>{style}</style></head><body><h1>{title}</h1>{''.join(rows)}</body></html>\n"
+        f"<style>{style}</style></head><body><h1 id='top'>{title}</h1>{''.join(rows)}"
+        "</body></html>\n"
     )

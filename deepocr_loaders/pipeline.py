@@ -7,7 +7,7 @@ import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .cache import PageCache
@@ -39,6 +39,9 @@ class DocumentStream:
     pages: Iterator[Page]
     page_indices: list[int]
     """The 0-based pages that ``pages`` will yield, in order (for progress bars)."""
+    page_keys: dict[int, str] = field(default_factory=dict)
+    """Each page's page-cache key (engine identity, task, DPI and file content), by index:
+    what page documents carry to find their page again (:mod:`deepocr_loaders.page_store`)."""
 
 
 def resolve_engine(engine: str | Engine, model: str | None, options: dict[str, Any]) -> Engine:
@@ -98,6 +101,16 @@ def _failed_page(src: Source, index: int, dpi: float, engine_name: str, error: s
     return inp.failed(error, engine=engine_name)
 
 
+def page_keys(
+    engine: Engine, src: Source, indices: list[int], dpi: float, task: Task | str
+) -> dict[int, str]:
+    """The page-cache key of each page: engine identity (name, model, options), task, DPI and
+    the file's content hash."""
+    task_name = task.value if isinstance(task, Task) else str(task)
+    identity = engine.cache_identity()
+    return {i: PageCache.key(src.sha256, i, identity, task_name, dpi) for i in indices}
+
+
 def _checked(
     engine: Engine,
     src: Source,
@@ -105,6 +118,7 @@ def _checked(
     dpi: float,
     task: Task | str,
     cache: PageCache | None = None,
+    keys: dict[int, str] | None = None,
 ) -> Iterator[Page]:
     """Run the engine and hold it to its contract: one page per input, in order, none lost.
 
@@ -113,19 +127,15 @@ def _checked(
     slotted back in page order.
     """
     name = engine.name or type(engine).__name__
-    task_name = task.value if isinstance(task, Task) else str(task)
-    identity = engine.cache_identity()
+    keys = keys if keys is not None else page_keys(engine, src, indices, dpi, task)
     i = 0  # pages delivered so far
     made: dict[int, PageInput] = {}
     ready: dict[int, Page] = {}  # resolved without the engine
 
-    def cache_key(index: int) -> str:
-        return PageCache.key(src.sha256, index, identity, task_name, dpi)
-
     def inputs() -> Iterator[PageInput]:
         for index in indices:
             if cache is not None:
-                hit = cache.get(cache_key(index))
+                hit = cache.get(keys[index])
                 if hit is not None:
                     hit.metadata["cached"] = True
                     ready[index] = hit
@@ -140,7 +150,7 @@ def _checked(
 
     def deliver(page: Page) -> Page:
         if cache is not None and not page.metadata.get("cached"):
-            cache.put(cache_key(page.index), page, src.sha256)
+            cache.put(keys[page.index], page, src.sha256)
         return page
 
     try:
@@ -221,7 +231,9 @@ def open_document(
                 page_count=src.page_count,
                 metadata=_pdf_metadata(src),
             )
-            yield DocumentStream(doc, _checked(eng, src, indices, dpi, task, page_cache), indices)
+            keys = page_keys(eng, src, indices, dpi, task)
+            stream = _checked(eng, src, indices, dpi, task, page_cache, keys)
+            yield DocumentStream(doc, stream, indices, keys)
     finally:
         if own_engine:
             eng.close()

@@ -22,6 +22,7 @@ from langchain_core.indexing import InMemoryRecordManager, index
 from langchain_core.vectorstores import InMemoryVectorStore
 from make_sample_pdfs import main as make_sample_pdfs
 
+import deepocr_loaders as dl
 from langchain_loader import DeepOCRLoader, LayoutTextSplitter
 
 
@@ -40,8 +41,9 @@ class MiniLM(Embeddings):
 
 def main(folder: Path) -> list[tuple[str, str, str]]:
     pdfs = sorted(folder.glob("*.pdf"))
-    pages = DeepOCRLoader(pdfs).lazy_load()  # streamed: one page in memory at a time
-    chunks = LayoutTextSplitter(max_tokens=256).split_documents(list(pages))
+    pages = DeepOCRLoader(pdfs).lazy_load()  # streamed, pages cached in the user cache folder
+    # Each file's chunks as soon as its last page is read: the same chunks as splitting a list.
+    chunks = list(LayoutTextSplitter(max_tokens=256).lazy_split_documents(pages))
     store = InMemoryVectorStore(embedding=MiniLM())
     records = InMemoryRecordManager(namespace="kb")
     records.create_schema()
@@ -61,6 +63,7 @@ def main(folder: Path) -> list[tuple[str, str, str]]:
         box = json.loads(hit.metadata["boxes"])[0]
         where = f"{Path(hit.metadata['source']).name} p.{hit.metadata['page_label']}"
         print(f"{question}\n  -> {where}, box {box}\n     {hit.page_content[:90]!r}")
+        dl.highlight(hit.metadata["source"], hit, out=folder / f"answer-{len(answers) + 1}.png")
         answers.append((question, Path(hit.metadata["source"]).name, hit.page_content))
     return answers
 

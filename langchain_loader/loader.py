@@ -1,7 +1,10 @@
 """LangChain loader and blob parser: one LangChain Document per page, streamed.
 
-Metadata follows LangChain's PDF loaders (``source``, ``total_pages``, ``page`` 0-based,
-``page_label``) plus ours, flat (str/int/float), so ``filter_complex_metadata`` keeps it all.
+Metadata follows LangChain's PyMuPDFLoader (``source`` and ``file_path``: the path, ``page``
+0-based, ``page_label``, ``total_pages``, the PDF's info fields: ``title``, ``author``,
+``creationdate``...) plus ours, flat (str/int/float), so ``filter_complex_metadata`` keeps it
+all. The page itself (blocks, boxes) stays out of the metadata: ``deepocr_page_key`` is how
+``LayoutTextSplitter`` finds it, so a stock splitter copies 64 characters, not a page of JSON.
 """
 
 from __future__ import annotations
@@ -25,7 +28,23 @@ __all__ = ["DeepOCRBlobParser", "DeepOCRLoader"]
 class DeepOCRBlobParser(BaseBlobParser):
     """Parses PDF/image blobs into page Documents; use with ``GenericLoader``.
 
-    The engine (and its model) is created on first use and reused for every blob.
+    The engine (and its model) is created on first use and reused for every blob. Pages are
+    kept in the page cache (``cache=True``, the default: the per-user cache file, as the CLI;
+    a path for another file; ``False`` for none), keyed by engine, model, options, task, DPI
+    and file content, so loading a file again converts nothing.
+
+    Args:
+        engine: an engine name (``"auto"``, ``"text-layer"``, ``"deepseek-ocr-2"``...) or an
+            :class:`Engine`.
+        model: hub id or local folder of the model.
+        engine_options: the engine's options (``device``, ``batch_size``, ``mode``...).
+        pages: page range, 1-based (``"1-3,7"``).
+        dpi: rendering resolution for OCR engines.
+        password: of an encrypted PDF.
+        task: task name or free-text prompt.
+        cache: the page cache (see above).
+        with_page_json: also put each page's JSON in its metadata (``deepocr_page``), to split
+            it in a process that shares neither this one's memory nor its page cache.
     """
 
     def __init__(
@@ -38,8 +57,8 @@ class DeepOCRBlobParser(BaseBlobParser):
         dpi: float = 144,
         password: str | None = None,
         task: str = "markdown",
-        cache: str | os.PathLike[str] | bool | None = None,
-        with_page_json: bool = True,
+        cache: str | os.PathLike[str] | bool | None = True,
+        with_page_json: bool = False,
     ) -> None:
         self.engine = engine
         self.model = model
@@ -79,7 +98,12 @@ class DeepOCRBlobParser(BaseBlobParser):
         ) as stream:
             doc = stream.document
             for page in stream.pages:
-                rec = page_record(doc, page, with_page_json=self.with_page_json)
+                rec = page_record(
+                    doc,
+                    page,
+                    page_key=stream.page_keys.get(page.index),
+                    with_page_json=self.with_page_json,
+                )
                 yield LCDocument(id=rec.id, page_content=rec.text, metadata=rec.metadata)
 
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from langchain_core.documents import BaseDocumentTransformer
 from langchain_core.documents import Document as LCDocument
 
-from deepocr_loaders.records import PAGE_JSON_KEY, ROW_KEY_EXCLUDED_KEYS, document_from_records
+from chunking import ChunkerSettings, LayoutChunker, settings_from
+from deepocr_loaders.records import ROW_KEY_EXCLUDED_KEYS, has_page, stream_documents
+
+from ._metadata import chunk_metadata, inherited
 
 __all__ = ["LayoutTextSplitter"]
 
@@ -18,7 +22,9 @@ class LayoutTextSplitter(BaseDocumentTransformer):
     """Splits DeepOCR page Documents along headings, tables, figures and equations.
 
     Every chunk gets a deterministic ``id`` (same input, same ids: safe upserts and
-    ``index(..., cleanup="incremental")``) and flat metadata, ``source`` included.
+    ``index(..., cleanup="incremental")``) and keeps its page document's metadata (``source``,
+    ``file_path``, PDF info, any key you added) with its own on top: ``page`` (0-based, first
+    page), ``page_label``, ``headings``, ``kind``, ``boxes``...
 
     A vector store embeds ``page_content``, so with ``prepend_headings`` (default) it starts
     with the chunk's heading path (``Manual > 3. Pumps > 3.2 Maintenance``): a paragraph that
@@ -28,63 +34,90 @@ class LayoutTextSplitter(BaseDocumentTransformer):
     For lookups by id in long tables, :meth:`multi_vector_documents` gives what a
     ``MultiVectorRetriever`` (``langchain-classic``) embeds: each chunk, and one short
     document per named table row (``Asset FA-8514``), all pointing to the chunk's id.
+
+    Args:
+        settings: the chunker's settings (:class:`chunking.ChunkerSettings`).
+        flat_metadata: only str/int/float/bool values (lists as JSON strings).
+        prepend_headings: ``page_content`` starts with the heading path.
+        contextualized: ``page_content`` is the chunk's ``contextualized_text`` (a split
+            table's row group gives its keys, not its cells): for a store that embeds what the
+            LLM never reads back.
+        cache: the page cache to find pages in that this process did not load.
+        **chunker_options: :class:`chunking.ChunkerSettings` fields (``max_tokens=400``...),
+            over ``settings``.
     """
 
     def __init__(
         self,
-        max_tokens: int = 400,
-        min_tokens: int | None = None,
+        settings: ChunkerSettings | None = None,
         *,
-        overlap_tokens: int = 0,
-        tokenizer: Any = None,
-        include_furniture: bool = False,
         flat_metadata: bool = True,
         prepend_headings: bool = True,
+        contextualized: bool = False,
+        cache: str | os.PathLike[str] | bool | None = True,
+        **chunker_options: Any,
     ) -> None:
-        from chunking import LayoutChunker
-
-        self.chunker = LayoutChunker(
-            max_tokens,
-            min_tokens,
-            overlap_tokens=overlap_tokens,
-            tokenizer=tokenizer,
-            include_furniture=include_furniture,
-        )
+        self.settings = settings_from(settings, **chunker_options)
+        self.chunker = LayoutChunker(settings=self.settings)
         self.flat_metadata = flat_metadata
         self.prepend_headings = prepend_headings
+        self.contextualized = contextualized
+        self.cache = cache
 
     def split_documents(self, documents: Sequence[LCDocument]) -> list[LCDocument]:
-        """Chunk Documents with ids (LangChain's stock ``split_documents`` drops ids)."""
-        foreign = [d for d in documents if PAGE_JSON_KEY not in d.metadata]
+        """Chunk Documents with ids (LangChain's stock ``split_documents`` drops ids).
+
+        Args:
+            documents: page Documents from :class:`DeepOCRLoader` / :class:`DeepOCRBlobParser`.
+        """
+        foreign = [d for d in documents if not has_page(d.metadata)]
         if foreign:
             raise ValueError(
-                "LayoutTextSplitter needs page Documents from DeepOCRLoader/DeepOCRBlobParser "
-                f"(with page JSON); {len(foreign)} Document(s) lack {PAGE_JSON_KEY!r}"
+                "LayoutTextSplitter needs page Documents from DeepOCRLoader/DeepOCRBlobParser; "
+                f"{len(foreign)} Document(s) lack 'deepocr_page_key'"
             )
-        out: list[LCDocument] = []
-        # Pages that did not convert pass through unchanged: reported, never silently dropped.
-        problems = [d for d in documents if d.metadata.get("status", "ok") != "ok"]
-        for doc in document_from_records(d.metadata for d in documents):
+        return list(self.lazy_split_documents(documents))
+
+    def lazy_split_documents(self, documents: Iterable[LCDocument]) -> Iterator[LCDocument]:
+        """Chunks of a page stream (``DeepOCRLoader(...).lazy_load()``), each document's as
+        soon as its last page went by: the same chunks and ids as :meth:`split_documents` on
+        the whole list, holding one document's pages at a time. Split a stream this way, not
+        page by page: chunks follow sections across pages.
+
+        Args:
+            documents: page Documents, each file's pages together (as the loader yields them).
+        """
+        for doc, pages in stream_documents(
+            self._checked(documents), lambda d: d.metadata, cache=self.cache
+        ):
+            by_index = {d.metadata.get("page"): d for d in pages}
             for chunk in self.chunker.chunk(doc):
-                meta: dict[str, Any] = (
-                    dict(chunk.flat_metadata()) if self.flat_metadata else dict(chunk.metadata)
-                )
-                meta.pop("contextualized_text", None)
-                meta["page"] = chunk.metadata.get("page_start", 0)
-                meta["page_label"] = chunk.metadata.get("page_label_start", "")
-                meta["total_pages"] = doc.page_count
-                meta["source"] = doc.source
-                headings = chunk.metadata.get("headings")
+                page_doc = by_index.get(chunk.page_start, pages[0])
                 content = chunk.text
-                if self.prepend_headings and headings:
-                    content = f"{headings}\n\n{chunk.text}"
-                out.append(LCDocument(id=chunk.id, page_content=content, metadata=meta))
-        for page_doc in problems:
-            meta = {k: v for k, v in page_doc.metadata.items() if k != PAGE_JSON_KEY}
-            out.append(
-                LCDocument(id=page_doc.id, page_content=page_doc.page_content, metadata=meta)
-            )
-        return out
+                if self.contextualized:
+                    content = chunk.contextualized_text
+                elif self.prepend_headings and chunk.headings:
+                    content = f"{chunk.headings}\n\n{chunk.text}"
+                meta = chunk_metadata(chunk, page_doc.metadata, flat=self.flat_metadata)
+                yield LCDocument(id=chunk.id, page_content=content, metadata=meta)
+            # Pages that did not convert pass through: reported, never silently dropped.
+            for page_doc in pages:
+                if page_doc.metadata.get("status", "ok") != "ok":
+                    yield LCDocument(
+                        id=page_doc.id,
+                        page_content=page_doc.page_content,
+                        metadata=inherited(page_doc.metadata),
+                    )
+
+    @staticmethod
+    def _checked(documents: Iterable[LCDocument]) -> Iterator[LCDocument]:
+        for doc in documents:
+            if not has_page(doc.metadata):
+                raise ValueError(
+                    "LayoutTextSplitter needs page Documents from DeepOCRLoader/"
+                    "DeepOCRBlobParser; a Document lacks 'deepocr_page_key'"
+                )
+            yield doc
 
     @staticmethod
     def multi_vector_documents(
@@ -98,6 +131,10 @@ class LayoutTextSplitter(BaseDocumentTransformer):
             retriever = MultiVectorRetriever(vectorstore=store, byte_store=InMemoryByteStore())
             retriever.vectorstore.add_documents(splitter.multi_vector_documents(chunks))
             retriever.docstore.mset([(c.id, c) for c in chunks])
+
+        Args:
+            chunks: chunks from :meth:`split_documents`.
+            id_key: the metadata key the retriever looks the chunk id up under.
         """
         out: list[LCDocument] = []
         for chunk in chunks:

@@ -1,34 +1,48 @@
 """``LayoutNodeParser``: layout chunks as LlamaIndex nodes, for ``IngestionPipeline``.
 
-Works on the page Documents of ``DeepOCRReader(mode="pages")``: each carries its page JSON, so
-chunking needs no second engine run. Settings are pydantic fields, so the pipeline's cache key
-changes when they do.
+Works on the page Documents of ``DeepOCRReader(mode="pages")``: each names its page by key
+(found in this process or the page cache), so chunking needs no second engine run. Settings are
+pydantic fields, so the pipeline's cache key changes when they do.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 from llama_index.core.node_parser import NodeParser
-from llama_index.core.schema import BaseNode, Document, IndexNode, NodeRelationship, TextNode
-from pydantic import Field
-
-from deepocr_loaders.records import (
-    BULKY_KEYS,
-    PAGE_JSON_KEY,
-    ROW_KEY_EXCLUDED_KEYS,
-    document_from_records,
-    page_id,
+from llama_index.core.node_parser.node_utils import default_id_func
+from llama_index.core.schema import (
+    BaseNode,
+    Document,
+    IndexNode,
+    NodeRelationship,
+    RelatedNodeInfo,
+    TextNode,
 )
+from llama_index.core.utils import get_tqdm_iterable
+from pydantic import Field, field_serializer, model_validator
 
-from ._metadata import exclusions
+from chunking import ChunkerSettings, LayoutChunker
+from deepocr_loaders.records import INTERNAL_KEYS, ROW_KEY_EXCLUDED_KEYS, has_page, stream_documents
+
+from ._metadata import chunk_metadata, exclusions
+from ._settings import fold_chunker_options
 
 __all__ = ["LayoutNodeParser"]
 
 
 class LayoutNodeParser(NodeParser):
     """Splits DeepOCR page Documents along headings, tables, figures and equations.
+
+    Chunker options go in ``chunking`` (a :class:`chunking.ChunkerSettings`) or one by one
+    (``LayoutNodeParser(max_tokens=400, table_embedding="keys")``). The base class's fields
+    are honoured: ``include_metadata`` (a chunk keeps its page Document's metadata, less the
+    internal page key), ``include_prev_next_rel`` (neighbours within a document, across pages),
+    ``id_func`` (left at its default, ids are our stable content-derived ones; set, it is
+    called as ``id_func(i, page_document)``) and ``show_progress``.
 
     With ``row_key_nodes=True`` each chunk holding named table rows is followed by one
     ``IndexNode`` per row: its text is the row's key (``Asset FA-8514``), it embeds nothing
@@ -37,21 +51,27 @@ class LayoutNodeParser(NodeParser):
     one chunk collapse into one result. Each key node stores a copy of its chunk.
     """
 
-    max_tokens: int = Field(400, description="chunk budget in tokens")
-    min_tokens: int | None = Field(None, description="small neighbours merge up to this")
-    overlap_tokens: int = Field(0, description="tokens repeated between neighbouring chunks")
-    include_furniture: bool = Field(False, description="keep page headers/footers in chunks")
+    chunking: ChunkerSettings = Field(
+        default_factory=ChunkerSettings,
+        description="the chunker's settings (max_tokens, table_embedding...)",
+    )
     row_key_nodes: bool = Field(
         False,
         description="also return an IndexNode per named table row (its key, e.g. 'Asset "
         "FA-8514') that resolves to the row's chunk: lookups by id in long tables",
     )
-    tokenizer: Any = Field(
-        None,
-        exclude=True,
-        description="token counter for the budget: a str -> int callable, a Hugging Face "
-        "tokenizer or a tiktoken encoding (default: a fast approximation)",
+    cache: str | bool | None = Field(
+        True, description="page cache to find pages in that this process did not load"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _chunker_options(cls, data: Any) -> Any:
+        return fold_chunker_options(data)
+
+    @field_serializer("chunking")
+    def _describe_chunking(self, value: ChunkerSettings) -> dict[str, Any]:
+        return value.describe()
 
     @classmethod
     def class_name(cls) -> str:
@@ -60,83 +80,95 @@ class LayoutNodeParser(NodeParser):
     def _parse_nodes(
         self, nodes: Sequence[BaseNode], show_progress: bool = False, **kwargs: Any
     ) -> list[BaseNode]:
-        from chunking import LayoutChunker
-
-        chunker = LayoutChunker(
-            self.max_tokens,
-            self.min_tokens,
-            overlap_tokens=self.overlap_tokens,
-            tokenizer=self.tokenizer,
-            include_furniture=self.include_furniture,
-        )
-        ours = [n for n in nodes if PAGE_JSON_KEY in n.metadata]
-        foreign = [n for n in nodes if PAGE_JSON_KEY not in n.metadata]
+        foreign = [n for n in nodes if not has_page(n.metadata)]
         if foreign:
             raise ValueError(
                 f"LayoutNodeParser needs page Documents from DeepOCRReader(mode='pages'); "
-                f"{len(foreign)} node(s) lack the {PAGE_JSON_KEY!r} metadata "
+                f"{len(foreign)} node(s) lack the 'deepocr_page_key' metadata "
                 f"(first: {foreign[0].node_id})"
             )
-        by_page = {n.node_id: n for n in ours}
-        extras = {
-            n.node_id: {
-                k: v
-                for k, v in n.metadata.items()
-                if k not in BULKY_KEYS and k not in ("page", "page_label", "status")
-            }
-            for n in ours
-        }
+        chunker = LayoutChunker(settings=self.chunking)
+        cache: str | os.PathLike[str] | bool | None = self.cache
+        groups = stream_documents(nodes, lambda n: n.metadata, cache=cache)
         out: list[BaseNode] = []
-        for doc in document_from_records(n.metadata for n in ours):
-            previous: TextNode | None = None
+        for doc, pages in get_tqdm_iterable(groups, show_progress, "Chunking documents"):
+            by_index = {n.metadata.get("page"): n for n in pages}
             for chunk in chunker.chunk(doc):
-                meta = chunk.flat_metadata()
-                meta.pop("contextualized_text", None)
-                source = by_page.get(page_id(doc.sha256, int(chunk.metadata.get("page_start", 0))))
-                if source is not None:
-                    meta = {**extras[source.node_id], **meta}
-                meta.setdefault("page", meta.get("page_start", 0))
-                inherited = (
-                    (source.excluded_embed_metadata_keys, source.excluded_llm_metadata_keys)
-                    if source is not None
-                    else ((), ())
+                source = by_index.get(chunk.page_start, pages[0])
+                meta = chunk_metadata(chunk, source.metadata if self.include_metadata else {})
+                node_id = (
+                    chunk.id if self.id_func is default_id_func else self.id_func(len(out), source)
                 )
                 node = TextNode(
-                    id_=chunk.id, text=chunk.text, metadata=meta, **exclusions(meta, *inherited)
-                )
-                if source is not None:
-                    node.relationships[NodeRelationship.SOURCE] = source.as_related_node_info()
-                if self.include_prev_next_rel and previous is not None:
-                    node.relationships[NodeRelationship.PREVIOUS] = previous.as_related_node_info()
-                    previous.relationships[NodeRelationship.NEXT] = node.as_related_node_info()
-                previous = node
-                out.append(node)
-                if self.row_key_nodes:
-                    out.extend(_row_key_nodes(node, chunk.metadata.get("row_keys", [])))
-        # Pages that did not convert pass through as their note: reported, never dropped.
-        for page_node in ours:
-            if page_node.metadata.get("status", "ok") != "ok":
-                meta = {k: v for k, v in page_node.metadata.items() if k != PAGE_JSON_KEY}
-                node = TextNode(
-                    id_=page_node.node_id,
-                    text=page_node.get_content(),
+                    id_=node_id,
+                    text=chunk.text,
                     metadata=meta,
                     **exclusions(
-                        meta,
-                        page_node.excluded_embed_metadata_keys,
-                        page_node.excluded_llm_metadata_keys,
+                        meta, source.excluded_embed_metadata_keys, source.excluded_llm_metadata_keys
                     ),
                 )
-                node.relationships[NodeRelationship.SOURCE] = page_node.as_related_node_info()
+                node.relationships[NodeRelationship.SOURCE] = _related(source)
                 out.append(node)
+                if self.row_key_nodes:
+                    out.extend(_row_key_nodes(node, chunk.row_keys or []))
+            # Pages that did not convert pass through as their note: reported, never dropped.
+            for page_node in pages:
+                if page_node.metadata.get("status", "ok") != "ok":
+                    meta = {k: v for k, v in page_node.metadata.items() if k not in INTERNAL_KEYS}
+                    note = TextNode(
+                        id_=page_node.node_id,
+                        text=page_node.get_content(),
+                        metadata=meta,
+                        **exclusions(
+                            meta,
+                            page_node.excluded_embed_metadata_keys,
+                            page_node.excluded_llm_metadata_keys,
+                        ),
+                    )
+                    note.relationships[NodeRelationship.SOURCE] = _related(page_node)
+                    out.append(note)
         return out
 
     def _postprocess_parsed_nodes(
         self, nodes: list[BaseNode], parent_doc_map: dict[str, Document]
     ) -> list[BaseNode]:
-        # The base class would copy each page's metadata (its whole page JSON) into every node
-        # and link neighbours by source page only; relationships are already set above.
+        # The base class merges each page Document's metadata into its nodes: without the
+        # internal page key (and page JSON), which a chunk must not carry.
+        slim = {
+            doc_id: doc.model_copy(update={"metadata": _public(doc.metadata)})
+            for doc_id, doc in parent_doc_map.items()
+        }
+        nodes = super()._postprocess_parsed_nodes(nodes, slim)
+        if self.include_prev_next_rel:
+            _link_neighbours(nodes)
         return nodes
+
+
+def _link_neighbours(nodes: list[BaseNode]) -> None:
+    """Link each chunk to the next one of its document, across pages and past row-key nodes
+    (the base class links neighbours of one source page only). Done last, because a link
+    carries a copy of its target's metadata as it is then."""
+    chunks = [n for n in nodes if not isinstance(n, IndexNode) and "chunk_index" in n.metadata]
+    for a, b in pairwise(chunks):
+        same = a.metadata.get("document_sha256") == b.metadata.get("document_sha256")
+        if same and b.metadata["chunk_index"] == a.metadata["chunk_index"] + 1:
+            a.relationships[NodeRelationship.NEXT] = b.as_related_node_info()
+            b.relationships[NodeRelationship.PREVIOUS] = a.as_related_node_info()
+
+
+def _public(metadata: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metadata.items() if k not in INTERNAL_KEYS}
+
+
+def _related(page: BaseNode) -> RelatedNodeInfo:
+    """A link to ``page`` without its internal keys (the base class copies a source's
+    metadata into the node)."""
+    return RelatedNodeInfo(
+        node_id=page.node_id,
+        node_type=page.get_type(),
+        metadata=_public(page.metadata),
+        hash=page.hash,
+    )
 
 
 def _row_key_nodes(chunk_node: TextNode, keys: list[str]) -> list[IndexNode]:

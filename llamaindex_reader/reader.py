@@ -15,14 +15,16 @@ from typing import Any, Literal
 
 from llama_index.core.readers.base import BasePydanticReader
 from llama_index.core.schema import Document as LIDocument
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, field_serializer, model_validator
 
+from chunking import ChunkerSettings
 from deepocr_loaders import Engine
 from deepocr_loaders.document import Document
 from deepocr_loaders.pipeline import open_document, resolve_engine
-from deepocr_loaders.records import page_record
+from deepocr_loaders.records import INTERNAL_KEYS, page_record
 
-from ._metadata import exclusions
+from ._metadata import chunk_metadata, exclusions, page_metadata
+from ._settings import fold_chunker_options
 
 __all__ = ["DeepOCRReader"]
 
@@ -31,7 +33,13 @@ log = logging.getLogger(__name__)
 
 class DeepOCRReader(BasePydanticReader):
     """Reads PDFs/images with a DeepSeek-OCR-family engine (or the text layer) into LlamaIndex
-    Documents: layout chunks ready to embed (``mode="chunks"``) or one Document per page."""
+    Documents: layout chunks ready to embed (``mode="chunks"``) or one Document per page.
+
+    Pages are kept in the page cache by default (``cache=True``: the per-user cache file, as
+    the CLI; a path for another file; ``False`` for none), keyed by engine, model, options,
+    task, DPI and file content: loading a folder again converts nothing. Chunker options go in
+    ``chunking`` (a :class:`chunking.ChunkerSettings`) or one by one (``max_tokens=400``).
+    """
 
     is_remote: bool = False
     engine: str = Field("auto", description="engine name: auto, text-layer, deepseek-ocr-2...")
@@ -44,19 +52,22 @@ class DeepOCRReader(BasePydanticReader):
     password: str | None = Field(None, description="password of encrypted PDFs")
     task: str = Field("markdown", description="task name or free-text prompt")
     mode: Literal["chunks", "pages"] = Field("chunks", description="what one Document is")
-    max_tokens: int = Field(400, description="chunk budget (mode='chunks')")
-    min_tokens: int | None = Field(None, description="small chunks merge up to this")
-    overlap_tokens: int = Field(0, description="tokens repeated between neighbouring chunks")
-    tokenizer: Any = Field(
-        None,
-        exclude=True,
-        description="token counter for the chunk budget: a str -> int callable, a Hugging Face "
-        "tokenizer or a tiktoken encoding (default: a fast approximation)",
+    chunking: ChunkerSettings = Field(
+        default_factory=ChunkerSettings, description="the chunker's settings (mode='chunks')"
     )
     cache: str | bool | None = Field(
-        None, description="page cache: a SQLite path, True for the default location, or off"
+        True, description="page cache: True for the per-user file, a SQLite path, or False"
     )
     flat_metadata: bool = Field(True, description="only str/int/float metadata values")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _chunker_options(cls, data: Any) -> Any:
+        return fold_chunker_options(data)
+
+    @field_serializer("chunking")
+    def _describe_chunking(self, value: ChunkerSettings) -> dict[str, Any]:
+        return value.describe()
 
     _engine: Engine | None = PrivateAttr(default=None)
 
@@ -86,34 +97,34 @@ class DeepOCRReader(BasePydanticReader):
                 return handle.read(), str(file)
         return str(Path(file)), str(file)
 
-    def _documents(self, doc: Document, extra_info: dict[str, Any] | None) -> Iterator[LIDocument]:
+    def _documents(
+        self, doc: Document, extra_info: dict[str, Any] | None, keys: dict[int, str]
+    ) -> Iterator[LIDocument]:
         extra = dict(extra_info or {})
         if self.mode == "pages":
             for page in doc.pages:
-                rec = page_record(doc, page)
-                yield self._li_document(rec.id, rec.text, {**extra, **rec.metadata})
+                rec = page_record(doc, page, page_key=keys.get(page.index))
+                yield self._li_document(rec.id, rec.text, {**extra, **page_metadata(rec.metadata)})
             return
         from chunking import LayoutChunker
 
-        chunker = LayoutChunker(
-            self.max_tokens,
-            self.min_tokens,
-            overlap_tokens=self.overlap_tokens,
-            tokenizer=self.tokenizer,
-        )
-        for chunk in chunker.chunk(doc):
-            meta = chunk.flat_metadata() if self.flat_metadata else dict(chunk.metadata)
-            meta.pop("contextualized_text", None)
-            meta.setdefault("page", meta.get("page_start", 0))
-            meta.setdefault("total_pages", doc.page_count)
-            yield self._li_document(chunk.id, chunk.text, {**extra, **meta})
+        inherited = {
+            **extra,
+            "file_path": doc.source,
+            "file_name": doc.source.replace("\\", "/").rsplit("/", 1)[-1],
+            "total_pages": doc.page_count,
+        }
+        for chunk in LayoutChunker(settings=self.chunking).chunk(doc):
+            meta = chunk_metadata(chunk, inherited, flat=self.flat_metadata)
+            yield self._li_document(chunk.id, chunk.text, meta)
         # A page that did not convert still shows up, as a note with its status and error, so
         # it can be found (filter on ``status``) instead of silently missing from the index.
         for page in doc.problem_pages:
             status = page.status.value
             log.warning("%s page %s: %s (%s)", doc.source, page.label, status, page.error)
-            rec = page_record(doc, page, with_page_json=False)
-            yield self._li_document(rec.id, rec.text, {**extra, **rec.metadata})
+            rec = page_record(doc, page, page_key=keys.get(page.index))
+            meta = {k: v for k, v in page_metadata(rec.metadata).items() if k not in INTERNAL_KEYS}
+            yield self._li_document(rec.id, rec.text, {**extra, **meta})
 
     @staticmethod
     def _li_document(doc_id: str, text: str, metadata: dict[str, Any]) -> LIDocument:
@@ -134,15 +145,15 @@ class DeepOCRReader(BasePydanticReader):
             task=self.task,
             cache=self.cache,
         ) as stream:
+            doc = stream.document
             if self.mode == "pages":
-                doc = stream.document
                 for page in stream.pages:
                     doc.pages = [page]
-                    yield from self._documents(doc, extra_info)
+                    yield from self._documents(doc, extra_info, stream.page_keys)
                 return
-            doc = stream.document
             doc.pages = list(stream.pages)
-        yield from self._documents(doc, extra_info)
+            keys = stream.page_keys
+        yield from self._documents(doc, extra_info, keys)
 
     def load_data(  # type: ignore[override]
         self, file: Any, extra_info: dict[str, Any] | None = None, fs: Any = None

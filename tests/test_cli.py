@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pymupdf
@@ -138,6 +139,15 @@ def test_inspect_draws_chunks(tmp_path: Path) -> None:
     assert main(["inspect", str(pdf), "--chunks", "-o", str(out), "-q"]) == EXIT_OK
     page_html = (out / "index.html").read_text(encoding="utf-8")
     assert 'class="box"' in page_html and "page-1.png" in page_html
+    # Each chunk says its kind and printed page, and links to its neighbours and the contents.
+    chunks = re.findall(r'<section id="chunk-(\d+)">(.*?)</section>', page_html, re.S)
+    assert chunks and [int(n) for n, _ in chunks] == list(range(1, len(chunks) + 1))
+    first = chunks[0][1]
+    assert re.search(r'class="kind">(text|table|figure|equation|mixed)<', first)
+    assert 'class="where">p. 1<' in first and 'href="#top"' in first
+    if len(chunks) > 1:
+        assert 'href="#chunk-2"' in first and 'href="#chunk-1"' in chunks[1][1]
+    assert page_html.count('<li><a href="#chunk-') == len(chunks)
 
 
 def test_parse_with_pdf_and_without(tmp_path: Path) -> None:

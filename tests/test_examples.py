@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -44,7 +45,10 @@ def test_ingest_example_resumes_from_cache(sample_folder: Path, tmp_path: Path) 
     assert len(ids) == len(set(ids))
 
 
-def test_notebook_executes(tmp_path: Path) -> None:
+def test_notebook_executes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The kernel is another process: it must import this checkout, not an installed copy.
+    path = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(EXAMPLES.parent), path])))
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("qdrant_client")

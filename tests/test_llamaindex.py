@@ -37,7 +37,7 @@ def test_simple_directory_reader_chunks(folder: Path) -> None:
         input_dir=str(folder), file_extractor={".pdf": _reader()}
     ).load_data()
     # The corrupt file is skipped by SimpleDirectoryReader; the two good ones are chunked.
-    sources = {d.metadata["source"] for d in docs}
+    sources = {d.metadata["file_path"] for d in docs}
     assert sources == {str(folder / "a.pdf"), str(folder / "b.pdf")}
     for doc in docs:
         for value in doc.metadata.values():
@@ -90,7 +90,7 @@ def test_read_through_fsspec(tmp_path: Path) -> None:
     fs = fsspec.filesystem("memory")
     fs.pipe("/docs/a.pdf", make_pdf(tmp_path / "a.pdf", "Alpha").read_bytes())
     docs = _reader(mode="pages").load_data("/docs/a.pdf", fs=fs)
-    assert docs[0].metadata["source"] == "/docs/a.pdf"
+    assert docs[0].metadata["file_path"] == "/docs/a.pdf"
 
 
 def test_aload_data(tmp_path: Path) -> None:
@@ -137,7 +137,11 @@ def test_nodes_embed_headings_and_text_not_page_numbers(tmp_path: Path) -> None:
     for key in ("page_start", "page_label_start", "source", "file_path", "kind", "total_pages"):
         assert f"{key}:" not in embed, key
     llm = table.get_content(MetadataMode.LLM)
-    assert "source:" in llm and "page_label_start:" in llm  # citations stay readable
+    # Citations stay readable, by the printed page label; no 0-based index reaches the LLM.
+    # (SimpleDirectoryReader shows the LLM file_path and hides file_name; that carries over.)
+    assert f"file_path: {pdf}" in llm and f"page_label: {table.metadata['page_label']}" in llm
+    for key in ("page", "page_start", "page_end", "page_label_start", "source", "file_name"):
+        assert f"\n{key}:" not in f"\n{llm}", key
     # SimpleDirectoryReader's own exclusions carry over to the chunk nodes.
     assert "last_modified_date" in table.metadata and "last_modified_date:" not in llm
 
