@@ -168,6 +168,14 @@ def ours_text_layer(
     return out
 
 
+def _adapter_pages(meta: dict[str, Any]) -> set[int]:
+    """The pages of a chunk an adapter returned: ``page_start`` to ``page_end``, or the page
+    record's ``page`` for a page the adapters pass through unchunked (one that needs OCR)."""
+    if "page_start" in meta:
+        return set(range(meta["page_start"], meta["page_end"] + 1))
+    return {int(meta["page"])}
+
+
 def _page_records(d: CorpusDoc) -> list[Any]:
     from deepocr_loaders.records import page_record
 
@@ -200,7 +208,7 @@ def ours_llamaindex(
                 continue
             text = node.get_content(metadata_mode=MetadataMode.NONE)
             embed = node.get_content(metadata_mode=MetadataMode.EMBED)
-            pages_of = set(range(node.metadata["page_start"], node.metadata["page_end"] + 1))
+            pages_of = _adapter_pages(node.metadata)
             extra = tuple(keys.get(node.node_id, ()))
             out.append(Retrieved(d.name, text, embed, pages_of, extra))
     return out
@@ -227,7 +235,7 @@ def ours_langchain(
                 vectors.setdefault(v.metadata["doc_id"], []).append(v.page_content)
         for doc in chunks:
             meta = doc.metadata
-            pages_of = set(range(meta["page_start"], meta["page_end"] + 1))
+            pages_of = _adapter_pages(meta)
             own, *extra = vectors.get(doc.id) or [doc.page_content]
             out.append(Retrieved(d.name, doc.page_content, own, pages_of, tuple(extra)))
     return out
