@@ -306,6 +306,7 @@ EXPERIMENTS = (
     Variant("ours: the two above together", headings="dedup", markup="plain"),
     Variant("ours: no heading prefix, markup out", headings="none", markup="plain"),
     Variant("ours: figures and captions as chunks of their own", figures="alone"),
+    Variant('ours: table_embedding="rows" (cells, not keys)', options={"table_embedding": "rows"}),
     Variant("ours: max_tokens=128", max_tokens=128),
     Variant("ours: max_tokens=160", max_tokens=160),
     Variant("ours: max_tokens=400 (the product default)", max_tokens=400),

@@ -141,7 +141,7 @@ PDFS: tuple[RealPdf, ...] = (
         _STRUCCHANGE,
         _RLIB + "strucchange/doc/strucchange-intro.pdf",
         "56587481ea07ff51645290c24e328d4461656bcbf19d6e9426056e7559a4a198",
-        "GPL-2 | GPL-3",
+        "GPL-2 or GPL-3",
     ),
     RealPdf(
         "sandwich-cl",
@@ -157,7 +157,7 @@ PDFS: tuple[RealPdf, ...] = (
         _LMTEST,
         _RLIB + "lmtest/doc/lmtest-intro.pdf",
         "a60f149a85222f49e47cdd1a432719f044e4f32c1cdb229f91af8e9171ac87b7",
-        "GPL-2 | GPL-3",
+        "GPL-2 or GPL-3",
     ),
     RealPdf(
         "beamer-talk",
@@ -165,7 +165,7 @@ PDFS: tuple[RealPdf, ...] = (
         _TEXLIVE,
         _TL + "beamer/beamerexample-conference-talk.pdf",
         "4b11425166212ed695a5c99506303bddd7cc1beb02b17da48565c48f51eb38d6",
-        "LPPL-1.3c | GPL-2+",
+        "LPPL-1.3c or GPL-2+",
     ),
     RealPdf(
         "debian-refcard",
