@@ -152,7 +152,13 @@ class EmbeddingCache:
         if path.exists():
             with np.load(path) as data:
                 self.vectors = data["vectors"]
-                self.rows = {bytes(k): i for i, k in enumerate(data["keys"])}
+                keys = data["keys"]
+            if keys.dtype.kind == "S":
+                # The first format stored digests as numpy bytes, which drop trailing NULs:
+                # pad them back (a digest is 20 bytes).
+                self.rows = {bytes(k).ljust(20, b"\0"): i for i, k in enumerate(keys)}
+            else:
+                self.rows = {k.tobytes(): i for i, k in enumerate(keys)}
 
     @staticmethod
     def _key(text: str) -> bytes:
@@ -163,7 +169,7 @@ class EmbeddingCache:
         todo = {k: t for k, t in zip(keys, texts, strict=True) if k not in self.rows}
         if todo:
             fresh = np.asarray(self.encode(list(todo.values())), dtype=np.float32)
-            base = len(self.rows)
+            base = len(self.vectors)
             self.vectors = fresh if base == 0 else np.concatenate([self.vectors, fresh])
             self.rows.update({k: base + i for i, k in enumerate(todo)})
             self.added += len(todo)
@@ -174,9 +180,12 @@ class EmbeddingCache:
     def save(self) -> None:
         if not self.added:
             return
-        keys = np.empty(len(self.rows), dtype="S20")
-        for k, i in self.rows.items():
-            keys[i] = k
+        # Digests as raw uint8 rows (numpy bytes would drop trailing NULs); only the rows a
+        # key points to, so a vector stored twice by an older file is dropped here.
+        order = sorted(self.rows.items(), key=lambda item: item[1])
+        keys = np.frombuffer(b"".join(k for k, _ in order), dtype=np.uint8).reshape(-1, 20)
+        self.vectors = self.vectors[[i for _, i in order]]
+        self.rows = {k: n for n, (k, _) in enumerate(order)}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp.npz")
         np.savez(tmp, keys=keys, vectors=self.vectors)

@@ -151,6 +151,29 @@ def test_embedding_cache_embeds_each_text_once(bench: ModuleType, tmp_path: Path
     assert calls[-1] == ["ccc"]  # "b" came from the file
 
 
+def test_embedding_cache_keeps_digests_that_end_in_nul(
+    bench: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # numpy's bytes type drops trailing NULs: a digest ending in one must survive a reload.
+    monkeypatch.setattr(
+        bench.EmbeddingCache, "_key", staticmethod(lambda t: t.encode().ljust(20, b"\0"))
+    )
+    calls: list[list[str]] = []
+
+    def encode(texts: list[str]) -> np.ndarray:
+        calls.append(list(texts))
+        return np.ones((len(texts), 2))
+
+    first = bench.EmbeddingCache(encode, tmp_path / "e.npz")
+    first(["x", "y"])
+    first.save()
+    second = bench.EmbeddingCache(encode, tmp_path / "e.npz")
+    second(["x", "y", "z"])
+    second.save()
+    assert calls == [["x", "y"], ["z"]]
+    assert len(bench.EmbeddingCache(encode, tmp_path / "e.npz").vectors) == 3
+
+
 @pytest.fixture()
 def corpus(bench: ModuleType) -> list:
     blocks = [
