@@ -168,6 +168,14 @@ def ours_text_layer(
     return out
 
 
+def _adapter_pages(meta: dict[str, Any]) -> set[int]:
+    """The pages of a chunk an adapter returned: ``page_start`` to ``page_end``, or the page
+    record's ``page`` for a page the adapters pass through unchunked (one that needs OCR)."""
+    if "page_start" in meta:
+        return set(range(meta["page_start"], meta["page_end"] + 1))
+    return {int(meta["page"])}
+
+
 def _page_records(d: CorpusDoc) -> list[Any]:
     from deepocr_loaders.records import page_record
 
@@ -200,7 +208,7 @@ def ours_llamaindex(
                 continue
             text = node.get_content(metadata_mode=MetadataMode.NONE)
             embed = node.get_content(metadata_mode=MetadataMode.EMBED)
-            pages_of = set(range(node.metadata["page_start"], node.metadata["page_end"] + 1))
+            pages_of = _adapter_pages(node.metadata)
             extra = tuple(keys.get(node.node_id, ()))
             out.append(Retrieved(d.name, text, embed, pages_of, extra))
     return out
@@ -227,7 +235,7 @@ def ours_langchain(
                 vectors.setdefault(v.metadata["doc_id"], []).append(v.page_content)
         for doc in chunks:
             meta = doc.metadata
-            pages_of = set(range(meta["page_start"], meta["page_end"] + 1))
+            pages_of = _adapter_pages(meta)
             own, *extra = vectors.get(doc.id) or [doc.page_content]
             out.append(Retrieved(d.name, doc.page_content, own, pages_of, tuple(extra)))
     return out
@@ -362,17 +370,30 @@ def rankings(
 
 
 def evaluate(
-    chunks: list[Retrieved], questions: list[Question], order: np.ndarray, windows: list[str]
+    chunks: list[Retrieved],
+    questions: list[Question],
+    order: np.ndarray,
+    windows: list[str],
+    key: Callable[[str], str] = _norm,
 ) -> dict[str, Any]:
     """Recall@1/5, recall@5 with the answer in the model's window, MRR@10, page@1, and
-    recall@5 (plain and in window) per question group, from a ranking per question."""
-    texts = [_norm(c.text) for c in chunks]
-    seen = [_norm(w) for w in windows]
+    recall@5 (plain and in window) per question group, from a ranking per question.
+
+    Args:
+        chunks: the strategy's chunks.
+        questions: the questions, in the order of ``order``'s rows.
+        order: chunk indices best first, one row per question.
+        windows: per chunk, the part of its embedded text the model reads.
+        key: what chunk texts, windows and answers are compared as (default: whitespace
+            collapsed); an answer is found when its key is a substring of the chunk's.
+    """
+    texts = [key(c.text) for c in chunks]
+    seen = [key(w) for w in windows]
     r1 = r5 = r5w = mrr = page1 = 0.0
     by_group: dict[str, list[tuple[int, int]]] = {}
     for qi, q in enumerate(questions):
         top = order[qi][:10]
-        answers = [_norm(a) for a in q.answer]
+        answers = [key(a) for a in q.answer]
         ranks = [
             rank
             for rank, ci in enumerate(top, start=1)
@@ -404,6 +425,86 @@ def evaluate(
             for g, v in sorted(by_group.items())
         },
     }
+
+
+@dataclass
+class Scored:
+    """A strategy's figures: scores per retrieval mode, chunk sizes and vector count."""
+
+    modes: dict[str, dict[str, Any]]
+    """``dense`` and ``hybrid``: what :func:`evaluate` returns."""
+    sizes: list[int]
+    """Tokens of each chunk's embedded text."""
+    vectors: int
+
+
+def score(
+    strategies: dict[str, list[Retrieved]],
+    questions: list[Question],
+    q_emb: np.ndarray,
+    embed: Callable[[list[str]], np.ndarray],
+    tok: Any,
+    window: int,
+    key: Callable[[str], str] = _norm,
+) -> dict[str, Scored]:
+    """Every strategy with chunks ranked dense and hybrid and scored.
+
+    Args:
+        strategies: chunks per strategy name; empty lists are skipped.
+        questions: the questions.
+        q_emb: their embeddings, one row each.
+        embed: texts to normalised embeddings.
+        tok: the model's tokenizer (for the window and the token counts).
+        window: the model's input window in tokens.
+        key: passed to :func:`evaluate`.
+    """
+    out: dict[str, Scored] = {}
+    for name, chunks in strategies.items():
+        if not chunks:
+            continue
+        windows = [window_text(c.embed, tok, window) for c in chunks]
+        orders = rankings(chunks, questions, q_emb, embed)
+        modes = {m: evaluate(chunks, questions, o, windows, key) for m, o in orders.items()}
+        sizes = [len(tok.encode(c.embed, add_special_tokens=False)) for c in chunks]
+        out[name] = Scored(modes, sizes, len(chunks) + sum(len(c.keys) for c in chunks))
+    return out
+
+
+def print_tables(results: dict[str, Scored], count_by_group: dict[str, int], window: int) -> None:
+    """The dense and hybrid tables, then recall@5 per question group in both modes.
+
+    Args:
+        results: :func:`score`'s figures per strategy.
+        count_by_group: questions per group, in the order the group columns are printed.
+        window: the model's input window in tokens (chunks over it are counted).
+    """
+    groups = list(count_by_group)
+    for mode, title in (("dense", "Dense (MiniLM)"), ("hybrid", "Hybrid (BM25 + MiniLM, RRF)")):
+        print(f"\n{title}; w: recall@5 with the answer inside the model's window\n")
+        print(
+            "| strategy | chunks | vectors | mean tokens | >256 tok | recall@1 | recall@5 "
+            "| recall@5 w | MRR@10 | page@1 |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for name, res in results.items():
+            r, size = res.modes[mode], res.sizes
+            print(
+                f"| {name} | {len(size)} | {res.vectors} | {np.mean(size):.0f} "
+                f"| {sum(s > window for s in size)} "
+                f"| {r['recall@1']:.3f} | {r['recall@5']:.3f} | {r['recall@5w']:.3f} "
+                f"| {r['mrr@10']:.3f} | {r['page@1']:.3f} |"
+            )
+    for mode in ("dense", "hybrid"):
+        print(f"\nrecall@5 by question group, {mode} (in window after the slash):\n")
+        print("| strategy | " + " | ".join(f"{g} ({count_by_group[g]})" for g in groups) + " |")
+        print("|---|" + "---:|" * len(groups))
+        for name, res in results.items():
+            grp = res.modes[mode]["groups"]
+            print(
+                f"| {name} | "
+                + " | ".join(f"{grp[g][0]:.2f} / {grp[g][1]:.2f}" for g in groups)
+                + " |"
+            )
 
 
 def main() -> None:
@@ -472,43 +573,7 @@ def main() -> None:
         f"({', '.join(f'{g} {n}' for g, n in count_by_group.items())}); budget {m} MiniLM "
         f"tokens; model window {window} tokens; pymupdf4llm parse+chunk {p4_time:.1f} s"
     )
-    results: dict[str, dict[str, dict[str, Any]]] = {}
-    sizes: dict[str, list[int]] = {}
-    vectors: dict[str, int] = {}
-    for name, chunks in strategies.items():
-        if not chunks:
-            continue
-        windows = [window_text(c.embed, tok, window) for c in chunks]
-        orders = rankings(chunks, questions, q_emb, embed)
-        results[name] = {m: evaluate(chunks, questions, o, windows) for m, o in orders.items()}
-        sizes[name] = [count(c.embed) for c in chunks]
-        vectors[name] = len(chunks) + sum(len(c.keys) for c in chunks)
-    for mode, title in (("dense", "Dense (MiniLM)"), ("hybrid", "Hybrid (BM25 + MiniLM, RRF)")):
-        print(f"\n{title}; w: recall@5 with the answer inside the model's window\n")
-        print(
-            "| strategy | chunks | vectors | mean tokens | >256 tok | recall@1 | recall@5 "
-            "| recall@5 w | MRR@10 | page@1 |"
-        )
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for name, res in results.items():
-            r, size = res[mode], sizes[name]
-            print(
-                f"| {name} | {len(size)} | {vectors[name]} | {np.mean(size):.0f} "
-                f"| {sum(s > window for s in size)} "
-                f"| {r['recall@1']:.3f} | {r['recall@5']:.3f} | {r['recall@5w']:.3f} "
-                f"| {r['mrr@10']:.3f} | {r['page@1']:.3f} |"
-            )
-    for mode in ("dense", "hybrid"):
-        print(f"\nrecall@5 by question group, {mode} (in window after the slash):\n")
-        print("| strategy | " + " | ".join(f"{g} ({count_by_group[g]})" for g in groups) + " |")
-        print("|---|" + "---:|" * len(groups))
-        for name, res in results.items():
-            grp = res[mode]["groups"]
-            print(
-                f"| {name} | "
-                + " | ".join(f"{grp[g][0]:.2f} / {grp[g][1]:.2f}" for g in groups)
-                + " |"
-            )
+    print_tables(score(strategies, questions, q_emb, embed, tok, window), count_by_group, window)
     print()
     print("* pages derived by locating the chunk's lines in the Markdown (the splitter has none)")
 
