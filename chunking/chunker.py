@@ -10,6 +10,7 @@ from typing import Any, Literal
 from deepocr_loaders.document import Block, Document, Page
 
 from .chunk import Chunk, ChunkKind
+from .headings import contextualize
 from .split import split_spans, tail_sentences, tail_start
 from .tables import TableLines, cells, key_column, names_rows, part_text, row_groups
 from .tokens import resolve_token_counter
@@ -537,7 +538,7 @@ class LayoutChunker:
             "kind": kind,
             "heading_path": path,
             "headings": headings,
-            "contextualized_text": f"{headings}\n\n{embed}" if headings else embed,
+            "contextualized_text": contextualize(path, embed),
             "token_count": self.count(text) if self._recount else tokens,
             "page_start": page_ids[0] if page_ids else None,
             "page_end": page_ids[-1] if page_ids else None,

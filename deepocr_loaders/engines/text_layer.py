@@ -29,6 +29,7 @@ import dataclasses
 import logging
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from ..sources import PageDamage, mupdf_messages
 from ..tables import TableGrid, grid_to_markdown, html_table_to_grid
 from . import register_engine
 from .base import Engine, PageInput, Task
+from .heading_check import FontStats, HeadingVerdict, check_heading, font_stats
 from .ocr_need import OcrDecision, OcrNeedDetector, OcrReason
 
 __all__ = ["LAYOUT_CLASS_KINDS", "TextLayerEngine", "decision_metadata"]
@@ -204,6 +206,26 @@ class _DocState:
     heading_sizes: set[int] = field(default_factory=set)
     toc: dict[tuple[int, str], int] = field(default_factory=dict)
     """(1-based page, normalised title) -> outline level, from the PDF's bookmarks."""
+    text_sizes: Counter[float] = field(default_factory=Counter)
+    """Characters of body text per font size, over the pages parsed so far."""
+    last_number: tuple[int, ...] | None = None
+    """Section number of the last numbered heading kept, for the numbering check."""
+
+    @property
+    def body_size(self) -> float:
+        """The font size most of the body text is set in (0 before any text)."""
+        return self.text_sizes.most_common(1)[0][0] if self.text_sizes else 0.0
+
+    def verdict(self, box: Any, text: str, fonts: FontStats, page_no: int) -> HeadingVerdict:
+        """The heading check of one title or section-header region."""
+        return check_heading(
+            text,
+            fonts,
+            body_size=self.body_size,
+            last_number=self.last_number,
+            title=box.boxclass == "title",
+            in_outline=(page_no, _norm_text(text)) in self.toc,
+        )
 
 
 @register_engine("text-layer")
@@ -398,8 +420,21 @@ class TextLayerEngine(Engine):
             )
         for page in parsed.pages:
             for box in page.boxes:
+                if box.boxclass == "text":
+                    for line in box.textlines or ():
+                        for span in line["spans"]:
+                            n = len(span["text"].strip())
+                            if n:
+                                state.text_sizes[round(span["size"], 1)] += n
+        for page in parsed.pages:
+            for box in page.boxes:
                 if box.boxclass in ("title", "section-header") and box.max_fontsize:
-                    state.heading_sizes.add(int(box.max_fontsize))
+                    # Only real headings rank the sizes: not code lines or body text the
+                    # layout model took for headings (the numbering is checked later, in order).
+                    text = " ".join(_plain_lines(box.textlines))
+                    fonts = font_stats(s for line in box.textlines or () for s in line["spans"])
+                    if state.verdict(box, text, fonts, page.page_number).kept:
+                        state.heading_sizes.add(int(box.max_fontsize))
         return {page.page_number - 1: page for page in parsed.pages}
 
     def _state(self, pdf: pymupdf.Document) -> _DocState:
@@ -435,6 +470,7 @@ class TextLayerEngine(Engine):
         list_levels = doc_layout.create_list_item_levels(layout.boxes)
         width, height = inp.width, inp.height
         blocks: list[Block] = []
+        headings: dict[int, Any] = {}  # position in blocks -> the layout box, for the check
         for i, box in enumerate(layout.boxes):
             label = str(box.boxclass)
             kind = LAYOUT_CLASS_KINDS.get(label, BlockKind.OTHER)
@@ -457,9 +493,9 @@ class TextLayerEngine(Engine):
             elif not lines:
                 text = ""
             elif kind in (BlockKind.TITLE, BlockKind.HEADING):
-                plain = " ".join(_plain_lines(lines))
-                level = self._heading_level(state, kind, plain, box.max_fontsize, inp.index + 1)
-                text = f"{'#' * level} {plain}" if plain else ""
+                # Checked once the page is in reading order (the numbering runs in it).
+                text = " ".join(_plain_lines(lines))
+                headings[len(blocks)] = box
                 if box.max_fontsize:
                     metadata["font_size"] = int(box.max_fontsize)
             elif kind is BlockKind.LIST_ITEM:
@@ -490,7 +526,35 @@ class TextLayerEngine(Engine):
                     metadata=metadata,
                 )
             )
-        return self._reorder(blocks) if self.reading_order == "xy-cut" else blocks
+        boxes = {id(blocks[k]): box for k, box in headings.items()}
+        if self.reading_order == "xy-cut":
+            blocks = self._reorder(blocks)
+        for block in blocks:
+            box = boxes.get(id(block))
+            if box is not None:
+                self._check_heading(block, box, state, inp.index + 1)
+        return blocks
+
+    def _check_heading(self, block: Block, box: Any, state: _DocState, page_no: int) -> None:
+        """Make ``block`` (a title or section header, its text still plain) a heading with its
+        level, or the code or text block the heading check says it is."""
+        lines = box.textlines or []
+        plain = block.text
+        fonts = font_stats(s for line in lines for s in line["spans"])
+        verdict = state.verdict(box, plain, fonts, page_no)
+        block.metadata["heading_check"] = verdict.reason
+        if verdict.kept:
+            if verdict.number is not None:
+                state.last_number = verdict.number
+            level = self._heading_level(state, block.kind, plain, box.max_fontsize, page_no)
+            block.level = level
+            block.text = f"{'#' * level} {plain}" if plain else ""
+            return
+        block.kind = verdict.kind
+        if verdict.kind is BlockKind.CODE:
+            block.text = self._layout.code_block_to_md(lines).strip()
+        else:
+            block.text = _fix_tex_text(self._layout.text_to_md(lines)).strip()
 
     @staticmethod
     def _reorder(blocks: list[Block]) -> list[Block]:
