@@ -33,7 +33,7 @@ import os
 import re
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +46,7 @@ sys.path.insert(0, str(HERE))
 
 _MARGIN = 0.12
 _NUMBER_RE = re.compile(
-    r"(?i)(?:page\s+)?[-–—]?\s*(?:\d{1,4}|[ivxlcdm]{1,7})\s*[-–—]?(?:\s*(?:/|of)\s*\d{1,4})?"
+    r"(?:[Pp]age\s+)?[-–—]?\s*(?:\d{1,4}|[ivxlcdm]{1,7})\s*[-–—]?(?:\s*(?:/|of)\s*\d{1,4})?"
 )
 _MONO_RE = re.compile(r"(?i)mono|courier|consol|menlo|typewriter|xtt|tt\d")
 _TEX_RE = re.compile(r"^(?:\d+\s+)?(?:\\[A-Za-z@]+|%)")
@@ -64,18 +64,30 @@ def _key(text: str) -> str:
 
 def running_lines(pdf: pymupdf.Document) -> dict[str, list[float]]:
     """Keys of the text lines that recur in a page margin at the same height on 2+ pages, with
-    that height (centre, share of the page height)."""
+    that height (centre, share of the page height); lines set larger than the body text are
+    not running heads."""
     seen: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
-    for page in pdf:
-        h = page.rect.height
-        for block in page.get_text("dict")["blocks"]:
+    pages = [pdf[i].get_text("dict")["blocks"] for i in range(pdf.page_count)]
+    sizes: Counter[float] = Counter()
+    for blocks in pages:
+        for block in blocks:
             for line in block.get("lines", ()):
+                for span in line["spans"]:
+                    sizes[round(span["size"], 1)] += len(span["text"].strip())
+    body = sizes.most_common(1)[0][0] if sizes else 0.0
+    for number, blocks in enumerate(pages):
+        page = pdf[number]
+        h = page.rect.height
+        for block in blocks:
+            for line in block.get("lines", ()):
+                if max(s["size"] for s in line["spans"]) > body * 1.05:
+                    continue  # running heads are not set larger than the text (slide titles are)
                 text = " ".join(s["text"] for s in line["spans"]).strip()
                 y0, y1 = line["bbox"][1], line["bbox"][3]
                 band = "top" if y1 <= _MARGIN * h else "bottom" if y0 >= (1 - _MARGIN) * h else ""
                 key = _key(text)
                 if band and key.strip("# "):
-                    seen[(band, key)].append((page.number, (y0 + y1) / 2 / h))
+                    seen[(band, key)].append((number, (y0 + y1) / 2 / h))
     keys: dict[str, list[float]] = defaultdict(list)
     for (_, key), occ in seen.items():
         ys = sorted(y for _, y in occ)

@@ -110,7 +110,43 @@ def _load_layout() -> Any:
             f"(pip install pymupdf4llm pymupdf-layout): {exc}"
         ) from exc
     pymupdf4llm.use_layout(True)
+    _skip_tableless_pages()
     return document_layout
+
+
+def _may_hold_table(page: pymupdf.Page) -> bool:
+    """Whether PyMuPDF's HTML table engine can find a table on ``page``: the layout model saw
+    one (its raw boxes are on the page by then), or something drawn on the page has height,
+    so that a ruled grid's vertical rules may be among the drawings. Its line-based detector
+    (strategy ``lines_strict``) builds cells only where vertical and horizontal rules cross,
+    so without either there is nothing for it to find."""
+    raw: Sequence[Any] = page.layout_information or ()
+    if any(isinstance(box, dict) and box.get("class_name") == "table" for box in raw):
+        return True
+    # Horizontal rules (a footnote rule, a header line) have no height.
+    return any(path["rect"][3] - path["rect"][1] >= 1.0 for path in page.get_cdrawings())
+
+
+def _skip_tableless_pages() -> None:
+    """Run PyMuPDF4LLM's HTML table engine only on pages where it can find a table.
+
+    ``parse_document(render_html_tables=True)`` runs ``find_tables`` on every page, and on a
+    text page it costs as much as the layout model (a character map of the whole page); on
+    pages :func:`_may_hold_table` rules out, its answer is known to be empty. The engine
+    looks the function up when it runs, so a gate in front of it gives the same tables for
+    less time (also to other callers in the process, who get the same answers).
+    """
+    from pymupdf4llm.helpers import table_html
+
+    find = table_html.page_html_tables
+    if getattr(find, "gated", False):
+        return
+
+    def page_html_tables(page: pymupdf.Page) -> Any:
+        return find(page) if _may_hold_table(page) else []
+
+    page_html_tables.gated = True  # type: ignore[attr-defined]
+    table_html.page_html_tables = page_html_tables
 
 
 def _norm_box(b: BBox, width: float, height: float) -> tuple[int, int, int, int]:
