@@ -4,8 +4,15 @@ PyMuPDF 2.x bundles an ONNX layout model (``pymupdf.layout``, runs on CPU, no do
 PyMuPDF4LLM's ``parse_document`` on top of it, which classifies the page's regions (title,
 section-header, text, list-item, table, picture, caption, formula, page-header, page-footer,
 footnote), orders them for reading (columns included), extracts table grids and ranks heading
-font sizes. This engine maps that result onto our :class:`~deepocr_loaders.document.Block` model;
-it writes no layout heuristics of its own.
+font sizes. This engine maps that result onto our :class:`~deepocr_loaders.document.Block` model,
+and checks each region the model calls a title or section header against the PDF's fonts and
+the document's numbering before it becomes a heading (:mod:`.heading_check`: code lines never
+do). Running headers and page numbers the model misses are found across pages once the document
+is assembled (:mod:`deepocr_loaders.furniture`).
+
+Speed: PyMuPDF4LLM's HTML table engine (``html_tables``, on by default) runs ``find_tables`` on
+every page, which on a text page costs about what the layout model does; it is only run on
+pages where it can find a table (:func:`_may_hold_table`), with the same result.
 
 Every page first goes through the OCR-need detector (:mod:`.ocr_need`). A page that needs OCR
 is returned with status ``needs_ocr``, its reason in ``page.error`` and ``page.metadata``, and
@@ -323,6 +330,8 @@ class TextLayerEngine(Engine):
             "detector": dataclasses.asdict(self.detector) if self.detector else None,
             # Pages cached before damaged PDFs were detected may be "ok" with text missing.
             "damage_check": 1,
+            # Pages cached before headings were checked may hold code lines as headings.
+            "heading_check": 1,
             "pymupdf": pymupdf.VersionBind,
             "pymupdf4llm": getattr(pymupdf4llm, "__version__", ""),
         }
