@@ -8,13 +8,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pdf_factory as factory
+import pymupdf
 import pytest
-from pymupdf4llm.helpers import document_layout
+from pymupdf4llm.helpers import document_layout, table_html
 
 from chunking import LayoutChunker
 from deepocr_loaders import Document
 from deepocr_loaders.document import BlockKind
-from deepocr_loaders.engines.text_layer import TextLayerEngine
+from deepocr_loaders.engines.text_layer import TextLayerEngine, has_vertical_rules
 from deepocr_loaders.pipeline import convert
 
 
@@ -74,3 +75,29 @@ def test_chunks_are_clean(doc: Document) -> None:
         # The heading path is embedded once: the heading line is not repeated under it.
         embed = c.metadata["contextualized_text"]
         assert embed.count(path[0]) == 1, embed[:200]
+
+
+def _drawn(*items: tuple[str, tuple[float, ...]]) -> pymupdf.Page:
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_text((72, 100), "Some text.")
+    for kind, coords in items:
+        if kind == "line":
+            page.draw_line(coords[:2], coords[2:])
+        else:
+            page.draw_rect(pymupdf.Rect(coords))
+    return page
+
+
+def test_html_tables_run_only_on_pages_with_vertical_rules() -> None:
+    # A footnote rule and booktabs-style rules are horizontal: the layout grid serves.
+    assert not has_vertical_rules(_drawn())
+    assert not has_vertical_rules(
+        _drawn(("line", (72, 700, 200, 700)), ("line", (72, 300, 500, 300)))
+    )
+    assert not has_vertical_rules(_drawn(("rect", (72, 300, 500, 300.4))))  # a rule as a thin fill
+    assert has_vertical_rules(_drawn(("line", (300, 100, 300, 400))))
+    assert has_vertical_rules(_drawn(("rect", (72, 100, 300, 200))))
+    # The engine's gate sits in front of PyMuPDF4LLM's HTML table engine.
+    assert getattr(table_html.page_html_tables, "gated", False)
+    assert table_html.page_html_tables(_drawn(("line", (72, 300, 500, 300)))) == []

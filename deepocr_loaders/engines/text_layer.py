@@ -11,8 +11,9 @@ do). Running headers and page numbers the model misses are found across pages on
 is assembled (:mod:`deepocr_loaders.furniture`).
 
 Speed: PyMuPDF4LLM's HTML table engine (``html_tables``, on by default) runs ``find_tables`` on
-every page, which on a text page costs about what the layout model does; it is only run on
-pages where it can find a table (:func:`_may_hold_table`), with the same result.
+every page, at about the layout model's cost per page; it runs only on pages with vertical rules
+(:func:`has_vertical_rules`), where it rebuilds merged cells from the rules. Other pages get
+the layout model's cell grid, as ``pymupdf4llm.to_markdown`` does by default.
 
 Every page first goes through the OCR-need detector (:mod:`.ocr_need`). A page that needs OCR
 is returned with status ``needs_ocr``, its reason in ``page.error`` and ``page.metadata``, and
@@ -121,27 +122,41 @@ def _load_layout() -> Any:
     return document_layout
 
 
-def _may_hold_table(page: pymupdf.Page) -> bool:
-    """Whether PyMuPDF's HTML table engine can find a table on ``page``: the layout model saw
-    one (its raw boxes are on the page by then), or something drawn on the page has height,
-    so that a ruled grid's vertical rules may be among the drawings. Its line-based detector
-    (strategy ``lines_strict``) builds cells only where vertical and horizontal rules cross,
-    so without either there is nothing for it to find."""
-    raw: Sequence[Any] = page.layout_information or ()
-    if any(isinstance(box, dict) and box.get("class_name") == "table" for box in raw):
-        return True
-    # Horizontal rules (a footnote rule, a header line) have no height.
-    return any(path["rect"][3] - path["rect"][1] >= 1.0 for path in page.get_cdrawings())
+#: Rules shorter than this are not cell borders (PyMuPDF's table finder's minimum edge length).
+_MIN_RULE = 3.0
+
+
+def has_vertical_rules(page: pymupdf.Page) -> bool:
+    """Whether ``page`` draws something that can be a table's vertical rule: a vertical line
+    or a rectangle (a cell border, a shaded cell) at least ``_MIN_RULE`` points tall."""
+    for path in page.get_cdrawings():
+        for item in path["items"]:
+            op = item[0]
+            if op == "l":
+                (x0, y0), (x1, y1) = item[1], item[2]
+                if abs(y1 - y0) >= _MIN_RULE and abs(x1 - x0) < 1.0:
+                    return True
+            elif op == "re":
+                if item[1][3] - item[1][1] >= _MIN_RULE:
+                    return True
+            elif op == "qu":
+                return True
+    return False
 
 
 def _skip_tableless_pages() -> None:
-    """Run PyMuPDF4LLM's HTML table engine only on pages where it can find a table.
+    """Run PyMuPDF4LLM's HTML table engine only on pages whose tables are ruled.
 
-    ``parse_document(render_html_tables=True)`` runs ``find_tables`` on every page, and on a
-    text page it costs as much as the layout model (a character map of the whole page); on
-    pages :func:`_may_hold_table` rules out, its answer is known to be empty. The engine
-    looks the function up when it runs, so a gate in front of it gives the same tables for
-    less time (also to other callers in the process, who get the same answers).
+    ``parse_document(render_html_tables=True)`` runs ``find_tables`` on every page: a
+    character map of the whole page and a line-based grid search, which costs as much as the
+    layout model on a text page and about as much again on a page with a table (the layout
+    model, run anyway, has its own cell grid). The HTML engine's gain is merged cells, which it
+    rebuilds from drawn rules: its line finder (``lines_strict``) builds cells only where
+    vertical and horizontal rules cross. A page without vertical rules (text, or tables ruled
+    only across, as journals set them) gets the layout model's grid instead, as
+    ``pymupdf4llm.to_markdown`` gives by default. The engine looks the function up when it
+    runs, so the gate sits in front of it (for other callers in the process too, who get the
+    same on ruled pages and the layout grid elsewhere).
     """
     from pymupdf4llm.helpers import table_html
 
@@ -150,7 +165,7 @@ def _skip_tableless_pages() -> None:
         return
 
     def page_html_tables(page: pymupdf.Page) -> Any:
-        return find(page) if _may_hold_table(page) else []
+        return find(page) if has_vertical_rules(page) else []
 
     page_html_tables.gated = True  # type: ignore[attr-defined]
     table_html.page_html_tables = page_html_tables
@@ -277,9 +292,10 @@ class TextLayerEngine(Engine):
 
     Options:
 
-    * ``html_tables``: rebuild tables with PyMuPDF4LLM's HTML table engine (row/col spans kept;
-      the default: it scored 95% vs 85% on the olmOCR-Bench table tests and was no slower in
-      ``benchmarks/text_layer_speed.py``) instead of the layout model's cell grid;
+    * ``html_tables``: rebuild ruled tables (pages with vertical rules) with PyMuPDF4LLM's HTML
+      table engine (row/col spans kept; the default: it scored 95% vs 85% on the olmOCR-Bench
+      table tests) instead of the layout model's cell grid, which tables ruled only across
+      (and every table with ``html_tables=False``) get;
     * ``reading_order``: ``"xy-cut"`` (default) reads multi-column pages and card grids column
       by column (:mod:`deepocr_loaders.reading_order`); ``"layout"`` keeps the layout model's
       order, which goes row by row across columns;
