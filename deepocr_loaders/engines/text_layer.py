@@ -11,9 +11,9 @@ do). Running headers and page numbers the model misses are found across pages on
 is assembled (:mod:`deepocr_loaders.furniture`).
 
 Speed: PyMuPDF4LLM's HTML table engine (``html_tables``, on by default) runs ``find_tables`` on
-every page, at about the layout model's cost per page; it runs only on pages with vertical rules
-(:func:`has_vertical_rules`), where it rebuilds merged cells from the rules. Other pages get
-the layout model's cell grid, as ``pymupdf4llm.to_markdown`` does by default.
+every page, at about the layout model's cost per page; it runs only on pages with a ruled table
+(vertical rules inside a table the layout model found), where it rebuilds merged cells from the
+rules. Other tables get the layout model's cell grid, as ``pymupdf4llm.to_markdown`` gives.
 
 Every page first goes through the OCR-need detector (:mod:`.ocr_need`). A page that needs OCR
 is returned with status ``needs_ocr``, its reason in ``page.error`` and ``page.metadata``, and
@@ -126,37 +126,58 @@ def _load_layout() -> Any:
 _MIN_RULE = 3.0
 
 
-def has_vertical_rules(page: pymupdf.Page) -> bool:
+def has_vertical_rules(page: pymupdf.Page, within: Sequence[pymupdf.Rect] | None = None) -> bool:
     """Whether ``page`` draws something that can be a table's vertical rule: a vertical line
-    or a rectangle (a cell border, a shaded cell) at least ``_MIN_RULE`` points tall."""
+    or a rectangle (a cell border, a shaded cell) at least ``_MIN_RULE`` points tall, and
+    touching one of the rectangles ``within`` when given.
+
+    Args:
+        page: the page.
+        within: where rules count (table regions); None for anywhere on the page.
+    """
     for path in page.get_cdrawings():
         for item in path["items"]:
             op = item[0]
             if op == "l":
                 (x0, y0), (x1, y1) = item[1], item[2]
-                if abs(y1 - y0) >= _MIN_RULE and abs(x1 - x0) < 1.0:
-                    return True
+                rule = abs(y1 - y0) >= _MIN_RULE and abs(x1 - x0) < 1.0
+                box = pymupdf.Rect(min(x0, x1), min(y0, y1), max(x0, x1) + 1, max(y0, y1))
             elif op == "re":
-                if item[1][3] - item[1][1] >= _MIN_RULE:
-                    return True
-            elif op == "qu":
+                box = pymupdf.Rect(item[1])
+                rule = box.height >= _MIN_RULE
+            else:
+                box = pymupdf.Rect(path["rect"])
+                rule = op == "qu"
+            if rule and (within is None or any(box.intersects(r) for r in within)):
                 return True
     return False
 
 
+def _ruled_table(page: pymupdf.Page) -> bool:
+    """Whether a table the layout model found on ``page`` has vertical rules drawn in it
+    (the page's raw layout boxes are on it when PyMuPDF4LLM asks for HTML tables)."""
+    raw: Sequence[Any] = page.layout_information or ()
+    tables = [
+        pymupdf.Rect(box["group_bbox"]) + (-2, -2, 2, 2)
+        for box in raw
+        if isinstance(box, dict) and box.get("class_name") == "table" and box.get("group_bbox")
+    ]
+    return bool(tables) and has_vertical_rules(page, tables)
+
+
 def _skip_tableless_pages() -> None:
-    """Run PyMuPDF4LLM's HTML table engine only on pages whose tables are ruled.
+    """Run PyMuPDF4LLM's HTML table engine only on pages with a ruled table.
 
     ``parse_document(render_html_tables=True)`` runs ``find_tables`` on every page: a
-    character map of the whole page and a line-based grid search, which costs as much as the
-    layout model on a text page and about as much again on a page with a table (the layout
-    model, run anyway, has its own cell grid). The HTML engine's gain is merged cells, which it
-    rebuilds from drawn rules: its line finder (``lines_strict``) builds cells only where
-    vertical and horizontal rules cross. A page without vertical rules (text, or tables ruled
-    only across, as journals set them) gets the layout model's grid instead, as
-    ``pymupdf4llm.to_markdown`` gives by default. The engine looks the function up when it
-    runs, so the gate sits in front of it (for other callers in the process too, who get the
-    same on ruled pages and the layout grid elsewhere).
+    character map of the whole page, a line-based grid search and a grid refinement, which
+    costs about as much as the layout model on a text page and several times that on some
+    table pages. Its gain over the layout model's own cell grid is merged cells, rebuilt from
+    drawn rules: its line finder (``lines_strict``) builds cells only where vertical and
+    horizontal rules cross. So it runs where the layout model found a table with vertical
+    rules drawn inside it (:func:`_ruled_table`); tables ruled only across (as journals set
+    them) get the layout model's grid, as ``pymupdf4llm.to_markdown`` gives by default. The
+    engine looks the function up when it runs, so the gate sits in front of it, for every
+    caller in the process.
     """
     from pymupdf4llm.helpers import table_html
 
@@ -165,7 +186,7 @@ def _skip_tableless_pages() -> None:
         return
 
     def page_html_tables(page: pymupdf.Page) -> Any:
-        return find(page) if has_vertical_rules(page) else []
+        return find(page) if _ruled_table(page) else []
 
     page_html_tables.gated = True  # type: ignore[attr-defined]
     table_html.page_html_tables = page_html_tables
@@ -292,7 +313,7 @@ class TextLayerEngine(Engine):
 
     Options:
 
-    * ``html_tables``: rebuild ruled tables (pages with vertical rules) with PyMuPDF4LLM's HTML
+    * ``html_tables``: rebuild ruled tables (vertical rules drawn inside) with PyMuPDF4LLM's HTML
       table engine (row/col spans kept; the default: it scored 95% vs 85% on the olmOCR-Bench
       table tests) instead of the layout model's cell grid, which tables ruled only across
       (and every table with ``html_tables=False``) get;
