@@ -158,7 +158,12 @@ def _ruled_table(page: pymupdf.Page) -> bool:
     (the page's raw layout boxes are on it when PyMuPDF4LLM asks for HTML tables)."""
     raw: Sequence[Any] = page.layout_information or ()
     tables = [
-        pymupdf.Rect(box["group_bbox"]) + (-2, -2, 2, 2)
+        pymupdf.Rect(
+            box["group_bbox"][0] - 2,
+            box["group_bbox"][1] - 2,
+            box["group_bbox"][2] + 2,
+            box["group_bbox"][3] + 2,
+        )
         for box in raw
         if isinstance(box, dict) and box.get("class_name") == "table" and box.get("group_bbox")
     ]
