@@ -61,6 +61,13 @@ def test_fonts_decide_unnumbered_headings() -> None:
     assert sentence.kind is BlockKind.TEXT and sentence.reason == "body_font"
     small = FontStats(size=8.0, chars=20, bold=1.0)  # a bold running title, smaller than body
     assert not check_heading("QUICK LINKS", small, body_size=BODY, last_number=None).kept
+    # REVTeX sets section heads in small bold type (9 pt on 10): still headings.
+    small_bold = FontStats(size=9.0, chars=20, bold=1.0)
+    assert check_heading(
+        "I. FIRST-LEVEL HEADING", small_bold, body_size=BODY, last_number=None
+    ).kept
+    small_plain = FontStats(size=9.0, chars=20)
+    assert not check_heading("Quick links", small_plain, body_size=BODY, last_number=None).kept
     # Nothing known about the body: the layout model is taken at its word.
     assert check_heading("Please refer below.", PLAIN, body_size=0, last_number=None).kept
 

@@ -9,8 +9,9 @@ a heading enters the document it is checked against what the PDF says about it:
 * **code**: set in a monospaced font (by the font's flags or its name: Courier, Inconsolata,
   ``cmtt``, ``t1xtt``...), or a line that reads as code (a TeX command or comment, a C
   include): it becomes a code block;
-* **font**: a heading is set larger than the body text, or bold, italic or in capitals at
-  about the body size; a region in the plain body font is text;
+* **font**: a heading is set larger than the body text, or bold (down to 85% of the body
+  size: journals set section heads in small bold type), or italic or in capitals at about the
+  body size; a region in the plain body font is text;
 * **numbering**: a heading numbered ``a.b.c`` must continue the document's numbering (the
   next number at some depth, the first child of the last heading, or a restart at 1); one
   that breaks it (``3.`` inside section 1.2, ``11.`` after 2.1) is a numbered list item,
@@ -44,7 +45,10 @@ _NUMBER_RE = re.compile(r"^(\d{1,3}(?:\.\d{1,3})*)\.?\)?\s+\S")
 
 #: A heading this much larger than the body text is a heading whatever else it looks like.
 LARGER = 1.08
-#: Bold, italic or capitals make a heading at no less than this share of the body size...
+#: Bold makes a heading at no less than this share of the body size (journal classes set
+#: section heads in small bold type)...
+BOLD_MIN = 0.85
+#: ...italic or capitals at no less than this share...
 STYLED_MIN = 0.95
 #: ...and a number that continues the document's numbering at no less than this share.
 NUMBERED_MIN = 0.85
@@ -179,10 +183,11 @@ def check_heading(
     fits = None if number is None else numbering_fits(number, last_number)
     if fits is False:
         return HeadingVerdict(BlockKind.TEXT, "numbering")
+    bold = fonts.bold >= _STYLE_SHARE and fonts.size >= body_size * BOLD_MIN
     styled = (
-        fonts.bold >= _STYLE_SHARE or fonts.italic >= _STYLE_SHARE or _capitals(text)
+        fonts.italic >= _STYLE_SHARE or _capitals(text)
     ) and fonts.size >= body_size * STYLED_MIN
-    if styled:
+    if bold or styled:
         return HeadingVerdict(kind, "styled", number)
     if fits and fonts.size >= body_size * NUMBERED_MIN:
         return HeadingVerdict(kind, "numbered", number)
