@@ -29,8 +29,9 @@ from .document import BBox, Block, BlockKind, Document, Page
 
 __all__ = ["FurnitureMark", "find_furniture", "mark_furniture", "page_number_value"]
 
-#: Share of the page height at the top and at the bottom that counts as margin.
-MARGIN = 0.12
+#: Share of the page height at the top and at the bottom that counts as margin (the chunker's
+#: margin for bare page numbers too).
+MARGIN = 0.1
 #: Occurrences of a repeated text may differ this much in height (share of the page height).
 _Y_TOLERANCE = 0.03
 #: Longer texts are body, not furniture, even when repeated.
@@ -139,9 +140,9 @@ def _repeated(cands: list[_Candidate], min_pages: int) -> list[_Candidate]:
     """The candidates whose text recurs at the same height on ``min_pages`` pages or more."""
     groups: dict[tuple[BlockKind, str], list[_Candidate]] = defaultdict(list)
     for c in cands:
-        key = _DIGITS_RE.sub("#", c.text.casefold())
-        if key.strip("# "):  # bare numbers are judged by their sequence, not repetition
-            groups[(c.band, key)].append(c)
+        if page_number_value(c.text) is not None:
+            continue  # numbers are judged by the page sequence, not by repetition
+        groups[(c.band, _DIGITS_RE.sub("#", c.text.casefold()))].append(c)
     found: list[_Candidate] = []
     for members in groups.values():
         if len({c.page.index for c in members}) < min_pages:

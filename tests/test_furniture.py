@@ -169,5 +169,5 @@ def test_marking_keeps_every_block_and_only_touches_margins(
         block = doc.pages[m.page_index].blocks[m.order]
         assert block.kind is m.kind and block.kind.is_furniture
         y0, y1 = m.bbox.y0 / H, m.bbox.y1 / H
-        assert y1 <= 0.12 if m.kind is BlockKind.PAGE_HEADER else y0 >= 0.88
+        assert y1 <= 0.1 if m.kind is BlockKind.PAGE_HEADER else y0 >= 0.9
     assert mark_furniture(doc) == []
