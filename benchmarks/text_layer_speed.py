@@ -3,14 +3,19 @@
 Usage::
 
     python benchmarks/text_layer_speed.py [PDF_OR_DIR ...] [--pages 24] [--repeat 3]
+    python benchmarks/text_layer_speed.py --realset [--repeat 1]
 
 Corpus: a generated born-digital PDF (``--pages`` pages of headings, lists, a table and two
 columns, from ``tests/pdf_factory.py``) plus every PDF given, or in the olmOCR-Bench sample
-(``../shared/peer-bench``) when none is given and it exists. Each document is converted whole by
-both tools, after one warm-up run (the layout model loads once per process); the best of
-``--repeat`` interleaved runs counts. Then the OCR-need detector runs over every page of the
-mixed folder (the sample plus a generated mixed PDF) and the routing is tallied. Prints tables;
-asserts nothing.
+(``../shared/peer-bench``) when none is given and it exists. ``--realset`` times the real PDFs
+of issue #17 instead (journal papers, class guides, reference cards, a manual, slides, a report:
+:mod:`text_layer_realset` fetches them from Debian's archive when missing), with no generated
+PDF. Each document is converted whole by both tools, after one warm-up run (the layout model
+loads once per process); the best of ``--repeat`` interleaved runs counts. Two comparisons:
+the defaults of both (``convert(engine="text-layer")`` against ``pymupdf4llm.to_markdown()``,
+what a new user runs), and HTML tables on both (``table_output="html"``). Then the OCR-need
+detector runs over every page of the mixed folder (the sample plus a generated mixed PDF) and
+the routing is tallied. Prints tables; asserts nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import pymupdf
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # runnable from a checkout without installing the package
 sys.path.insert(0, str(ROOT / "tests"))  # the PDF generator of the tests
+sys.path.insert(0, str(ROOT / "benchmarks"))  # the real-PDF set
 
 import pdf_factory  # noqa: E402
 
@@ -59,27 +65,27 @@ def best_of(repeat: int, *fns: Callable[[], object]) -> list[float]:
     return best
 
 
-def speed(corpus: list[tuple[str, bytes]], repeat: int) -> None:
+def speed(corpus: list[tuple[str, bytes]], repeat: int, defaults_only: bool = False) -> None:
     import pymupdf4llm
 
-    engine = TextLayerEngine()
-    html_engine = TextLayerEngine(html_tables=True)
+    engine = TextLayerEngine()  # HTML tables by default
 
-    def ours(data: bytes, eng: TextLayerEngine = engine) -> object:
-        return convert(data, engine=eng).to_markdown()
+    def ours(data: bytes) -> object:
+        return convert(data, engine=engine).to_markdown()
 
     def theirs(data: bytes, **kw: object) -> object:
         with pymupdf.open("pdf", data) as doc:
             return pymupdf4llm.to_markdown(doc, show_progress=False, **kw)
 
+    def theirs_html(data: bytes) -> object:
+        return theirs(data, table_output="html")
+
     runs: list[tuple[str, Callable[[bytes], object], Callable[[bytes], object]]] = [
-        ("layout grid tables", ours, theirs),
-        (
-            "HTML tables",
-            lambda d: ours(d, html_engine),
-            lambda d: theirs(d, table_output="html"),
-        ),
+        ("defaults of both (theirs: layout grid tables)", ours, theirs),
+        ("HTML tables on both", ours, theirs_html),
     ]
+    if defaults_only:
+        runs = runs[:1]
     for label, mine, ref in runs:
         print(f"\n### {label}\n")
         print("| document | pages | text-layer s | pymupdf4llm s | ratio |")
@@ -129,21 +135,28 @@ def main() -> int:
     parser.add_argument("paths", nargs="*", type=Path)
     parser.add_argument("--pages", type=int, default=24)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--realset", action="store_true", help="the real PDFs of issue #17")
+    parser.add_argument("--defaults-only", action="store_true", help="skip the HTML run")
     args = parser.parse_args()
 
     files: list[Path] = []
+    if args.realset:
+        from text_layer_realset import fetch_realset
+
+        args.paths = [*args.paths, *fetch_realset()]
     for p in args.paths or ([SAMPLE] if SAMPLE.is_dir() else []):
         files.extend(sorted(p.rglob("*.pdf")) if p.is_dir() else [p])
     given = [(f.name, f.read_bytes()) for f in files]
-    corpus = [(f"generated ({args.pages} pages)", generated(args.pages))]
+    corpus = [] if args.realset else [(f"generated ({args.pages} pages)", generated(args.pages))]
     # Pages that need OCR are the OCR engine's; time the text layer on born-digital documents.
     for name, data in given:
         with pymupdf.open("pdf", data) as doc:
             if all(not detect_ocr_need(page).needs_ocr for page in doc):
                 corpus.append((name, data))
     print(f"{len(corpus)} born-digital documents; best of {args.repeat} runs after a warm-up")
-    speed(corpus, args.repeat)
-    routing([*given, ("mixed_pdf", pdf_factory.mixed_pdf())])
+    speed(corpus, args.repeat, args.defaults_only)
+    if not args.realset:
+        routing([*given, ("mixed_pdf", pdf_factory.mixed_pdf())])
     return 0
 
 

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from deepocr_loaders.document import Block, Document, Page
 
 from .chunk import Box, Chunk, ChunkKind, PageSize
+from .headings import contextualize
 from .settings import ChunkerSettings, settings_from
 from .split import split_spans, tail_sentences, tail_start
 from .tables import TableLines, cells, key_column, names_rows, part_text, row_groups
@@ -531,7 +532,6 @@ class LayoutChunker:
         path = list(group[0].path)
         page_ids = sorted({b.page_index for b in blocks})
         engine = sorted({e for i in page_ids if i in pages and (e := pages[i].engine)})
-        headings = " > ".join(path)
         embed = text
         if any(p.index is not None for p in group):
             embed = "\n\n".join(p.text if p.index is None else p.index for p in group)
@@ -542,7 +542,7 @@ class LayoutChunker:
             text=text,
             kind=kind,
             heading_path=path,
-            contextualized_text=f"{headings}\n\n{embed}" if headings else embed,
+            contextualized_text=contextualize(path, embed),
             token_count=self.count(text) if self._recount else tokens,
             pages=page_ids,
             page_labels=[pages[i].label if i in pages else str(i + 1) for i in page_ids],

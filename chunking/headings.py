@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from deepocr_loaders.document import Block, BlockKind
 
-__all__ = ["heading_levels", "numbering_depth"]
+__all__ = ["contextualize", "heading_levels", "numbering_depth"]
 
 _NUMBERING = (
     re.compile(r"^(?:(?:section|chapter|part)\s+)?(\d{1,2}(?:\.\d{1,2})*)\.?\)?\s+\S", re.I),
@@ -100,3 +100,27 @@ def heading_levels(blocks: Sequence[Block]) -> dict[int, int]:
             level = levels[prev] + 1
         levels[i] = level
     return levels
+
+
+def contextualize(path: Sequence[str], text: str) -> str:
+    """What to embed for a chunk: its heading path, then its text without the heading lines
+    that open it and that the path already names, so each heading is embedded once
+    (``10 TABLES\n\nbody``, not ``10 TABLES\n\n# 10 TABLES\n\nbody``).
+
+    Args:
+        path: the chunk's heading path, outermost first.
+        text: the chunk's text (or what stands for it in the embedding, e.g. a table's keys).
+    """
+    if not path:
+        return text
+    named = {h.strip() for h in path}
+    paras = text.split("\n\n")
+    start = 0
+    while start < len(paras):
+        para = paras[start].strip()
+        if not para.startswith("#") or para.lstrip("#").strip() not in named:
+            break
+        start += 1
+    rest = "\n\n".join(paras[start:])
+    head = " > ".join(path)
+    return f"{head}\n\n{rest}" if rest.strip() else head

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from deepocr_loaders.document import Block, BlockKind, Document, Page
+from deepocr_loaders.furniture import find_furniture
 
 from .headings import HEADING_KINDS, heading_levels
 from .tables import TableLines, block_table, stitch_tables
@@ -93,11 +95,21 @@ def _pages(document: Document) -> dict[int, Page]:
     return {p.index: p for p in document.pages}
 
 
+def _furniture_test(document: Document) -> Callable[[Block], bool]:
+    """Whether a block of ``document`` is furniture: by itself (:func:`is_furniture`), or by
+    repetition and the page sequence across the pages
+    (:func:`deepocr_loaders.furniture.find_furniture`; :func:`deepocr_loaders.convert` labels
+    those already, a document built or loaded otherwise may not have them labelled)."""
+    pages = _pages(document)
+    found = {(m.page_index, m.order) for m in find_furniture(document.pages)}
+    return lambda b: (b.page_index, b.order) in found or is_furniture(b, pages.get(b.page_index))
+
+
 def furniture_blocks(document: Document) -> list[Block]:
     """The blocks the chunker leaves out of chunk text by default (headers, footers, page
-    numbers), in document order: still available to a caller who wants them."""
-    pages = _pages(document)
-    return [b for b in document.blocks if is_furniture(b, pages.get(b.page_index))]
+    numbers, running titles), in document order: still available to a caller who wants them."""
+    furniture = _furniture_test(document)
+    return [b for b in document.blocks if furniture(b)]
 
 
 def _has_content(block: Block) -> bool:
@@ -210,11 +222,9 @@ def _figure_text(block: Block) -> str:
 
 def build_units(document: Document, *, include_furniture: bool = False) -> list[Unit]:
     """The document's units in reading order; furniture left out unless asked for."""
-    pages = _pages(document)
+    furniture = _furniture_test(document)
     body = [
-        b
-        for b in document.blocks
-        if _has_content(b) and (include_furniture or not is_furniture(b, pages.get(b.page_index)))
+        b for b in document.blocks if _has_content(b) and (include_furniture or not furniture(b))
     ]
     tables: dict[int, TableLines] = {}
     for i, b in enumerate(body):

@@ -14,6 +14,7 @@ from .cache import PageCache
 from .document import Document, Page
 from .engines import Engine, PageInput, Task, get_engine
 from .errors import ConfigError, DeepOCRError
+from .furniture import mark_furniture
 from .sources import DEFAULT_DPI, PageSpec, Source, SourceInput, open_source, parse_page_range
 
 __all__ = [
@@ -262,6 +263,8 @@ def convert(
     with open_document(source, engine=engine, model=model, **options) as stream:
         doc = stream.document
         doc.pages = list(stream.pages)
+    # Running headers and page numbers the engine did not label show across pages.
+    mark_furniture(doc)
     for page in doc.problem_pages:
         log.warning("%s page %s: %s (%s)", doc.source, page.label, page.status.value, page.error)
     return doc

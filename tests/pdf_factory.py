@@ -13,10 +13,12 @@ __all__ = [
     "BORN_DIGITAL_HTML",
     "LEFT_COLUMN",
     "RIGHT_COLUMN",
+    "RUNNING_TITLE",
     "SCAN_TEXT",
     "blank_pdf",
     "born_digital_pdf",
     "disagreeing_layer_pdf",
+    "furniture_pdf",
     "image_only_pdf",
     "invisible_layer_pdf",
     "mixed_pdf",
@@ -259,4 +261,29 @@ def mixed_pdf() -> bytes:
     _add_two_columns(doc)
     _add_scan(doc, layer="matching")
     _new_page(doc)
+    return _finish(doc)
+
+
+#: The running title of :func:`furniture_pdf`'s pages.
+RUNNING_TITLE = "Hydrology of the Upper Creek: Annual Survey"
+
+
+def furniture_pdf(pages: int = 4) -> bytes:
+    """``pages`` pages of a report with a running title in the top margin (left on even pages,
+    right on odd ones, as books set it), the page number in the bottom margin, a numbered
+    section heading, body text, and a one-line code listing in Courier set off by space, the
+    way LaTeX guides show a command."""
+    doc = pymupdf.open()
+    for i in range(pages):
+        page = _new_page(doc)
+        x = 54 if i % 2 else WIDTH - 54 - 230
+        page.insert_text((x, 40), RUNNING_TITLE, fontsize=9)
+        page.insert_text((WIDTH / 2 - 4, HEIGHT - 30), str(i + 1), fontsize=9)
+        page.insert_htmlbox(
+            pymupdf.Rect(54, 70, WIDTH - 54, HEIGHT - 70),
+            f"<h2>{i + 1} Gauge Readings Part {i + 1}</h2><p>{_PARA * 3}</p>"
+            f"<p style='font-family: monospace; margin-left: 30px'>\\documentclass{{report}}</p>"
+            f"<p>{_PARA * 4}</p>",
+            css=_CSS,
+        )
     return _finish(doc)

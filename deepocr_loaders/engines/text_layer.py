@@ -4,8 +4,16 @@ PyMuPDF 2.x bundles an ONNX layout model (``pymupdf.layout``, runs on CPU, no do
 PyMuPDF4LLM's ``parse_document`` on top of it, which classifies the page's regions (title,
 section-header, text, list-item, table, picture, caption, formula, page-header, page-footer,
 footnote), orders them for reading (columns included), extracts table grids and ranks heading
-font sizes. This engine maps that result onto our :class:`~deepocr_loaders.document.Block` model;
-it writes no layout heuristics of its own.
+font sizes. This engine maps that result onto our :class:`~deepocr_loaders.document.Block` model,
+and checks each region the model calls a title or section header against the PDF's fonts and
+the document's numbering before it becomes a heading (:mod:`.heading_check`: code lines never
+do). Running headers and page numbers the model misses are found across pages once the document
+is assembled (:mod:`deepocr_loaders.furniture`).
+
+Speed: PyMuPDF4LLM's HTML table engine (``html_tables``, on by default) runs ``find_tables`` on
+every page, at about the layout model's cost per page; it runs only on pages with a ruled table
+(vertical rules inside a table the layout model found), where it rebuilds merged cells from the
+rules. Other tables get the layout model's cell grid, as ``pymupdf4llm.to_markdown`` gives.
 
 Every page first goes through the OCR-need detector (:mod:`.ocr_need`). A page that needs OCR
 is returned with status ``needs_ocr``, its reason in ``page.error`` and ``page.metadata``, and
@@ -29,6 +37,7 @@ import dataclasses
 import logging
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -44,6 +53,7 @@ from ..sources import PageDamage, mupdf_messages
 from ..tables import TableGrid, grid_to_markdown, html_table_to_grid
 from . import register_engine
 from .base import Engine, PageInput, Task
+from .heading_check import FontStats, HeadingVerdict, check_heading, font_stats
 from .ocr_need import OcrDecision, OcrNeedDetector, OcrReason
 
 __all__ = ["LAYOUT_CLASS_KINDS", "TextLayerEngine", "decision_metadata"]
@@ -108,7 +118,83 @@ def _load_layout() -> Any:
             f"(pip install pymupdf4llm pymupdf-layout): {exc}"
         ) from exc
     pymupdf4llm.use_layout(True)
+    _skip_tableless_pages()
     return document_layout
+
+
+#: Rules shorter than this are not cell borders (PyMuPDF's table finder's minimum edge length).
+_MIN_RULE = 3.0
+
+
+def has_vertical_rules(page: pymupdf.Page, within: Sequence[pymupdf.Rect] | None = None) -> bool:
+    """Whether ``page`` draws something that can be a table's vertical rule: a vertical line
+    or a rectangle (a cell border, a shaded cell) at least ``_MIN_RULE`` points tall, and
+    touching one of the rectangles ``within`` when given.
+
+    Args:
+        page: the page.
+        within: where rules count (table regions); None for anywhere on the page.
+    """
+    for path in page.get_cdrawings():
+        for item in path["items"]:
+            op = item[0]
+            if op == "l":
+                (x0, y0), (x1, y1) = item[1], item[2]
+                rule = abs(y1 - y0) >= _MIN_RULE and abs(x1 - x0) < 1.0
+                box = pymupdf.Rect(min(x0, x1), min(y0, y1), max(x0, x1) + 1, max(y0, y1))
+            elif op == "re":
+                box = pymupdf.Rect(item[1])
+                rule = box.height >= _MIN_RULE
+            else:
+                box = pymupdf.Rect(path["rect"])
+                rule = op == "qu"
+            if rule and (within is None or any(box.intersects(r) for r in within)):
+                return True
+    return False
+
+
+def _ruled_table(page: pymupdf.Page) -> bool:
+    """Whether a table the layout model found on ``page`` has vertical rules drawn in it
+    (the page's raw layout boxes are on it when PyMuPDF4LLM asks for HTML tables)."""
+    raw: Sequence[Any] = page.layout_information or ()
+    tables = [
+        pymupdf.Rect(
+            box["group_bbox"][0] - 2,
+            box["group_bbox"][1] - 2,
+            box["group_bbox"][2] + 2,
+            box["group_bbox"][3] + 2,
+        )
+        for box in raw
+        if isinstance(box, dict) and box.get("class_name") == "table" and box.get("group_bbox")
+    ]
+    return bool(tables) and has_vertical_rules(page, tables)
+
+
+def _skip_tableless_pages() -> None:
+    """Run PyMuPDF4LLM's HTML table engine only on pages with a ruled table.
+
+    ``parse_document(render_html_tables=True)`` runs ``find_tables`` on every page: a
+    character map of the whole page, a line-based grid search and a grid refinement, which
+    costs about as much as the layout model on a text page and several times that on some
+    table pages. Its gain over the layout model's own cell grid is merged cells, rebuilt from
+    drawn rules: its line finder (``lines_strict``) builds cells only where vertical and
+    horizontal rules cross. So it runs where the layout model found a table with vertical
+    rules drawn inside it (:func:`_ruled_table`); tables ruled only across (as journals set
+    them) get the layout model's grid, as ``pymupdf4llm.to_markdown`` gives by default. The
+    engine looks the function up when it runs, so the gate sits in front of it, for every
+    caller in the process.
+    """
+    from pymupdf4llm.helpers import table_html
+
+    find = table_html.page_html_tables
+    if getattr(find, "gated", False):
+        return
+
+    def page_html_tables(page: pymupdf.Page) -> Any:
+        return find(page) if _ruled_table(page) else []
+
+    page_html_tables.gated = True  # type: ignore[attr-defined]
+    table_html.page_html_tables = page_html_tables
 
 
 def _norm_box(b: BBox, width: float, height: float) -> tuple[int, int, int, int]:
@@ -204,6 +290,26 @@ class _DocState:
     heading_sizes: set[int] = field(default_factory=set)
     toc: dict[tuple[int, str], int] = field(default_factory=dict)
     """(1-based page, normalised title) -> outline level, from the PDF's bookmarks."""
+    text_sizes: Counter[float] = field(default_factory=Counter)
+    """Characters of body text per font size, over the pages parsed so far."""
+    last_number: tuple[int, ...] | None = None
+    """Section number of the last numbered heading kept, for the numbering check."""
+
+    @property
+    def body_size(self) -> float:
+        """The font size most of the body text is set in (0 before any text)."""
+        return self.text_sizes.most_common(1)[0][0] if self.text_sizes else 0.0
+
+    def verdict(self, box: Any, text: str, fonts: FontStats, page_no: int) -> HeadingVerdict:
+        """The heading check of one title or section-header region."""
+        return check_heading(
+            text,
+            fonts,
+            body_size=self.body_size,
+            last_number=self.last_number,
+            title=box.boxclass == "title",
+            in_outline=(page_no, _norm_text(text)) in self.toc,
+        )
 
 
 @register_engine("text-layer")
@@ -212,9 +318,10 @@ class TextLayerEngine(Engine):
 
     Options:
 
-    * ``html_tables``: rebuild tables with PyMuPDF4LLM's HTML table engine (row/col spans kept;
-      the default: it scored 95% vs 85% on the olmOCR-Bench table tests and was no slower in
-      ``benchmarks/text_layer_speed.py``) instead of the layout model's cell grid;
+    * ``html_tables``: rebuild ruled tables (vertical rules drawn inside) with PyMuPDF4LLM's HTML
+      table engine (row/col spans kept; the default: it scored 95% vs 85% on the olmOCR-Bench
+      table tests) instead of the layout model's cell grid, which tables ruled only across
+      (and every table with ``html_tables=False``) get;
     * ``reading_order``: ``"xy-cut"`` (default) reads multi-column pages and card grids column
       by column (:mod:`deepocr_loaders.reading_order`); ``"layout"`` keeps the layout model's
       order, which goes row by row across columns;
@@ -265,6 +372,8 @@ class TextLayerEngine(Engine):
             "detector": dataclasses.asdict(self.detector) if self.detector else None,
             # Pages cached before damaged PDFs were detected may be "ok" with text missing.
             "damage_check": 1,
+            # Pages cached before headings were checked may hold code lines as headings.
+            "heading_check": 1,
             "pymupdf": pymupdf.VersionBind,
             "pymupdf4llm": getattr(pymupdf4llm, "__version__", ""),
         }
@@ -398,8 +507,21 @@ class TextLayerEngine(Engine):
             )
         for page in parsed.pages:
             for box in page.boxes:
+                if box.boxclass == "text":
+                    for line in box.textlines or ():
+                        for span in line["spans"]:
+                            n = len(span["text"].strip())
+                            if n:
+                                state.text_sizes[round(span["size"], 1)] += n
+        for page in parsed.pages:
+            for box in page.boxes:
                 if box.boxclass in ("title", "section-header") and box.max_fontsize:
-                    state.heading_sizes.add(int(box.max_fontsize))
+                    # Only real headings rank the sizes: not code lines or body text the
+                    # layout model took for headings (the numbering is checked later, in order).
+                    text = " ".join(_plain_lines(box.textlines))
+                    fonts = font_stats(s for line in box.textlines or () for s in line["spans"])
+                    if state.verdict(box, text, fonts, page.page_number).kept:
+                        state.heading_sizes.add(int(box.max_fontsize))
         return {page.page_number - 1: page for page in parsed.pages}
 
     def _state(self, pdf: pymupdf.Document) -> _DocState:
@@ -435,6 +557,7 @@ class TextLayerEngine(Engine):
         list_levels = doc_layout.create_list_item_levels(layout.boxes)
         width, height = inp.width, inp.height
         blocks: list[Block] = []
+        headings: dict[int, Any] = {}  # position in blocks -> the layout box, for the check
         for i, box in enumerate(layout.boxes):
             label = str(box.boxclass)
             kind = LAYOUT_CLASS_KINDS.get(label, BlockKind.OTHER)
@@ -457,9 +580,9 @@ class TextLayerEngine(Engine):
             elif not lines:
                 text = ""
             elif kind in (BlockKind.TITLE, BlockKind.HEADING):
-                plain = " ".join(_plain_lines(lines))
-                level = self._heading_level(state, kind, plain, box.max_fontsize, inp.index + 1)
-                text = f"{'#' * level} {plain}" if plain else ""
+                # Checked once the page is in reading order (the numbering runs in it).
+                text = " ".join(_plain_lines(lines))
+                headings[len(blocks)] = box
                 if box.max_fontsize:
                     metadata["font_size"] = int(box.max_fontsize)
             elif kind is BlockKind.LIST_ITEM:
@@ -490,7 +613,35 @@ class TextLayerEngine(Engine):
                     metadata=metadata,
                 )
             )
-        return self._reorder(blocks) if self.reading_order == "xy-cut" else blocks
+        boxes = {id(blocks[k]): box for k, box in headings.items()}
+        if self.reading_order == "xy-cut":
+            blocks = self._reorder(blocks)
+        for block in blocks:
+            box = boxes.get(id(block))
+            if box is not None:
+                self._check_heading(block, box, state, inp.index + 1)
+        return blocks
+
+    def _check_heading(self, block: Block, box: Any, state: _DocState, page_no: int) -> None:
+        """Make ``block`` (a title or section header, its text still plain) a heading with its
+        level, or the code or text block the heading check says it is."""
+        lines = box.textlines or []
+        plain = block.text
+        fonts = font_stats(s for line in lines for s in line["spans"])
+        verdict = state.verdict(box, plain, fonts, page_no)
+        block.metadata["heading_check"] = verdict.reason
+        if verdict.kept:
+            if verdict.number is not None:
+                state.last_number = verdict.number
+            level = self._heading_level(state, block.kind, plain, box.max_fontsize, page_no)
+            block.level = level
+            block.text = f"{'#' * level} {plain}" if plain else ""
+            return
+        block.kind = verdict.kind
+        if verdict.kind is BlockKind.CODE:
+            block.text = self._layout.code_block_to_md(lines).strip()
+        else:
+            block.text = _fix_tex_text(self._layout.text_to_md(lines)).strip()
 
     @staticmethod
     def _reorder(blocks: list[Block]) -> list[Block]:

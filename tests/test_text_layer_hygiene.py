@@ -1,0 +1,103 @@
+"""The text layer's heading and furniture hygiene on a generated report, with the layout model's
+mistakes seen on real PDFs replayed: a page number and a code line called section headers, a
+running title called text. Headings must come out clean and the furniture labelled, in place."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pdf_factory as factory
+import pymupdf
+import pytest
+from pymupdf4llm.helpers import document_layout, table_html
+
+from chunking import LayoutChunker
+from deepocr_loaders import Document
+from deepocr_loaders.document import BlockKind
+from deepocr_loaders.engines.text_layer import TextLayerEngine, has_vertical_rules
+from deepocr_loaders.pipeline import convert
+
+
+def _mislabel(parse: Any) -> Any:
+    def parse_document(*args: Any, **kwargs: Any) -> Any:
+        parsed = parse(*args, **kwargs)
+        for page in parsed.pages:
+            for box in page.boxes:
+                text = " ".join(s["text"] for ln in box.textlines or () for s in ln["spans"])
+                if box.boxclass == "page-footer" or "documentclass" in text:
+                    box.boxclass = "section-header"
+                    box.max_fontsize = 9
+                elif box.boxclass == "page-header":
+                    box.boxclass = "text"
+        return parsed
+
+    return parse_document
+
+
+@pytest.fixture(scope="module")
+def doc() -> Iterator[Document]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(document_layout, "parse_document", _mislabel(document_layout.parse_document))
+        yield convert(factory.furniture_pdf(), engine=TextLayerEngine())
+
+
+def test_code_lines_and_page_numbers_never_become_headings(doc: Document) -> None:
+    headings = [b for b in doc.blocks if b.kind in (BlockKind.HEADING, BlockKind.TITLE)]
+    assert [b.plain_text for b in headings] == [
+        f"{i} Gauge Readings Part {i}" for i in (1, 2, 3, 4)
+    ]
+    code = [b for b in doc.blocks if "documentclass" in b.text]
+    assert len(code) == 4
+    for block in code:
+        assert block.kind is BlockKind.CODE and block.label == "section-header"
+        assert block.metadata["heading_check"] == "code"
+
+
+def test_furniture_is_labelled_with_boxes_and_kept(doc: Document) -> None:
+    for page in doc.pages:
+        title = next(b for b in page.blocks if factory.RUNNING_TITLE in b.text)
+        number = next(b for b in page.blocks if b.text.strip() == str(page.index + 1))
+        assert title.kind is BlockKind.PAGE_HEADER and title.metadata["furniture"] == "repeated"
+        assert number.kind is BlockKind.PAGE_FOOTER and number.level is None
+        assert title.bbox is not None and number.bbox is not None
+        assert number.bbox.y0 > page.height * 0.9
+
+
+def test_chunks_are_clean(doc: Document) -> None:
+    chunks = LayoutChunker(max_tokens=200).chunk(doc)
+    assert chunks
+    for c in chunks:
+        path = c.metadata["heading_path"]
+        assert len(path) == 1 and "Gauge Readings" in path[0]
+        assert factory.RUNNING_TITLE not in c.text
+        assert not any(p.strip().isdigit() for p in c.text.split("\n\n"))
+        # The heading path is embedded once: the heading line is not repeated under it.
+        embed = c.metadata["contextualized_text"]
+        assert embed.count(path[0]) == 1, embed[:200]
+
+
+def _drawn(*items: tuple[str, tuple[float, ...]]) -> pymupdf.Page:
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_text((72, 100), "Some text.")
+    for kind, coords in items:
+        if kind == "line":
+            page.draw_line(coords[:2], coords[2:])
+        else:
+            page.draw_rect(pymupdf.Rect(coords))
+    return page
+
+
+def test_html_tables_run_only_on_pages_with_vertical_rules() -> None:
+    # A footnote rule and booktabs-style rules are horizontal: the layout grid serves.
+    assert not has_vertical_rules(_drawn())
+    assert not has_vertical_rules(
+        _drawn(("line", (72, 700, 200, 700)), ("line", (72, 300, 500, 300)))
+    )
+    assert not has_vertical_rules(_drawn(("rect", (72, 300, 500, 300.4))))  # a rule as a thin fill
+    assert has_vertical_rules(_drawn(("line", (300, 100, 300, 400))))
+    assert has_vertical_rules(_drawn(("rect", (72, 100, 300, 200))))
+    # The engine's gate sits in front of PyMuPDF4LLM's HTML table engine.
+    assert getattr(table_html.page_html_tables, "gated", False)
+    assert table_html.page_html_tables(_drawn(("line", (72, 300, 500, 300)))) == []
