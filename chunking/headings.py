@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from deepocr_loaders.document import Block, BlockKind
 
-__all__ = ["contextualize", "heading_levels", "numbering_depth"]
+__all__ = ["contextualize", "heading_levels", "numbering_depth", "without_named_headings"]
 
 _NUMBERING = (
     re.compile(r"^(?:(?:section|chapter|part)\s+)?(\d{1,2}(?:\.\d{1,2})*)\.?\)?\s+\S", re.I),
@@ -102,6 +102,24 @@ def heading_levels(blocks: Sequence[Block]) -> dict[int, int]:
     return levels
 
 
+def without_named_headings(path: Sequence[str], text: str) -> str:
+    """``text`` without the heading lines that open it and that ``path`` already names.
+
+    Args:
+        path: the chunk's heading path, outermost first.
+        text: the chunk's text.
+    """
+    named = {h.strip() for h in path}
+    paras = text.split("\n\n")
+    start = 0
+    while start < len(paras):
+        para = paras[start].strip()
+        if not para.startswith("#") or para.lstrip("#").strip() not in named:
+            break
+        start += 1
+    return "\n\n".join(paras[start:])
+
+
 def contextualize(path: Sequence[str], text: str) -> str:
     """What to embed for a chunk: its heading path, then its text without the heading lines
     that open it and that the path already names, so each heading is embedded once
@@ -113,14 +131,6 @@ def contextualize(path: Sequence[str], text: str) -> str:
     """
     if not path:
         return text
-    named = {h.strip() for h in path}
-    paras = text.split("\n\n")
-    start = 0
-    while start < len(paras):
-        para = paras[start].strip()
-        if not para.startswith("#") or para.lstrip("#").strip() not in named:
-            break
-        start += 1
-    rest = "\n\n".join(paras[start:])
+    rest = without_named_headings(path, text)
     head = " > ".join(path)
     return f"{head}\n\n{rest}" if rest.strip() else head

@@ -11,6 +11,7 @@ from langchain_core.documents import BaseDocumentTransformer
 from langchain_core.documents import Document as LCDocument
 
 from chunking import ChunkerSettings, LayoutChunker, settings_from
+from chunking.headings import contextualize
 from deepocr_loaders.records import ROW_KEY_EXCLUDED_KEYS, has_page, stream_documents
 
 from ._metadata import chunk_metadata, inherited
@@ -97,7 +98,8 @@ class LayoutTextSplitter(BaseDocumentTransformer):
                 if self.contextualized:
                     content = chunk.contextualized_text
                 elif self.prepend_headings and chunk.headings:
-                    content = f"{chunk.headings}\n\n{chunk.text}"
+                    # The path once: not again as the heading lines the text opens with.
+                    content = contextualize(chunk.heading_path, chunk.text)
                 meta = chunk_metadata(chunk, page_doc.metadata, flat=self.flat_metadata)
                 yield LCDocument(id=chunk.id, page_content=content, metadata=meta)
             # Pages that did not convert pass through: reported, never silently dropped.

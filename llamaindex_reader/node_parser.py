@@ -25,7 +25,8 @@ from llama_index.core.schema import (
 from llama_index.core.utils import get_tqdm_iterable
 from pydantic import Field, field_serializer, model_validator
 
-from chunking import ChunkerSettings, LayoutChunker
+from chunking import Chunk, ChunkerSettings, LayoutChunker
+from chunking.headings import without_named_headings
 from deepocr_loaders.records import INTERNAL_KEYS, ROW_KEY_EXCLUDED_KEYS, has_page, stream_documents
 
 from ._metadata import chunk_metadata, exclusions
@@ -101,7 +102,7 @@ class LayoutNodeParser(NodeParser):
                 )
                 node = TextNode(
                     id_=node_id,
-                    text=chunk.text,
+                    text=_node_text(chunk, meta),
                     metadata=meta,
                     **exclusions(
                         meta, source.excluded_embed_metadata_keys, source.excluded_llm_metadata_keys
@@ -191,3 +192,12 @@ def _row_key_nodes(chunk_node: TextNode, keys: list[str]) -> list[IndexNode]:
         )
         for n, key in enumerate(keys)
     ]
+
+
+def _node_text(chunk: Chunk, metadata: dict[str, Any]) -> str:
+    """The chunk's text, less the heading lines that open it where ``headings`` already
+    carries them: LlamaIndex puts the metadata before the text for the embedding and for the
+    LLM, and a heading should reach each of them once."""
+    if "headings" not in metadata or not chunk.heading_path:
+        return chunk.text
+    return without_named_headings(chunk.heading_path, chunk.text).strip() or chunk.text

@@ -729,3 +729,36 @@ def test_ids_are_deterministic_and_unique() -> None:
 def test_empty_document_gives_no_chunks() -> None:
     assert chunk(doc([[]])) == []
     assert chunk(doc([[header(), footer("1")]])) == []
+
+
+@pytest.mark.parametrize("mode", ["auto", "keys", "rows"])
+def test_auto_embeds_a_split_tables_keys_only_where_they_are_short(mode: str) -> None:
+    # A reference table whose key column is most of each row (a manual's option table):
+    # its keys are as long as its rows, so "auto" embeds the rows.
+    rows = "".join(
+        f"| `\\option{i}` sets the spacing of the rule drawn below table row {i} | {i} |\n"
+        for i in range(40)
+    )
+    long_keys = blk(BlockKind.TABLE, "| Option and what it does | Default |\n|---|---|\n" + rows)
+    parts = chunk(doc([[heading("Options", 2), long_keys]]), max_tokens=80, min_tokens=0,
+                  table_embedding=mode)  # fmt: skip
+    assert len(parts) > 2
+    assert all(("table_keys" in c.metadata) == (mode == "keys") for c in parts)
+    # Short keys beside long rows (the segment table above) keep their keys under "auto".
+    short = chunk(
+        doc(
+            [
+                [
+                    heading("Income", 2),
+                    _segment_table(
+                        ["Water supply"], [f"Line {i}" for i in range(30)], spanned=False
+                    ),
+                ]
+            ]
+        ),
+        max_tokens=60,
+        min_tokens=0,
+        table_embedding=mode,
+    )
+    assert len(short) > 1
+    assert all(("table_keys" in c.metadata) == (mode != "rows") for c in short)

@@ -99,8 +99,14 @@ def test_splitter_page_content_starts_with_the_heading_path(tmp_path: Path) -> N
     headed = [(a, b) for a, b in zip(with_path, bare, strict=True) if a.metadata.get("headings")]
     assert headed
     for a, b in headed:
-        # What a vector store embeds carries the section the chunk belongs to.
-        assert a.page_content == f"{a.metadata['headings']}\n\n{b.page_content}"
+        # What a vector store embeds carries the section the chunk belongs to, once: the
+        # heading lines the text opens with are not repeated after the path.
+        assert a.page_content.startswith(f"{a.metadata['headings']}\n\n")
+        body = a.page_content[len(a.metadata["headings"]) + 2 :]
+        assert b.page_content.endswith(body)
+        for heading in a.metadata["headings"].split(" > "):
+            assert a.page_content.count(heading) == 1 or heading in body.split("\n\n", 1)[-1]
+        assert not body.lstrip().startswith("#")
 
 
 def test_incremental_reindex_uses_source(tmp_path: Path) -> None:
