@@ -199,9 +199,10 @@ def test_variants_change_only_the_embedded_text(bench: ModuleType, corpus: list)
     assert first["path"].startswith("Booktabs manual > Rules\n\n")
     assert first["last"].startswith("Rules\n\n")
     assert first["untitled"].startswith("Rules\n\n")
-    assert first["none"].startswith("# Booktabs manual")
-    # The chunk opens with both headings: "dedup" leaves no prefix to repeat them.
-    assert first["dedup"] == first["none"]
+    # contextualized_text already leaves out the heading lines the path names, so no variant
+    # repeats them: "none" is the bare body, and "dedup" keeps the whole path.
+    assert first["none"].startswith("Use `\\toprule` first.")
+    assert "# Rules" not in first["path"] and first["dedup"] == first["path"]
     assert all(c.text == d.text for c, d in zip(made["none"], default, strict=True))
     plain = bench.ours_variant(corpus, count, 200, bench.Variant("p", markup="plain"))
     assert "`" not in plain[0].embed and "**" not in "".join(c.embed for c in plain)
