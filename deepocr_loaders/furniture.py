@@ -142,6 +142,8 @@ def _repeated(cands: list[_Candidate], min_pages: int) -> list[_Candidate]:
     for c in cands:
         if page_number_value(c.text) is not None:
             continue  # numbers are judged by the page sequence, not by repetition
+        if _continued_sentence(c.text):
+            continue  # the end of a paragraph from the page before, not a running title
         groups[(c.band, _DIGITS_RE.sub("#", c.text.casefold()))].append(c)
     found: list[_Candidate] = []
     for members in groups.values():
@@ -156,6 +158,15 @@ def _repeated(cands: list[_Candidate], min_pages: int) -> list[_Candidate]:
             continue  # a title on every slide is the slide's heading
         found.extend(near)
     return found
+
+
+def _continued_sentence(text: str) -> bool:
+    """Whether ``text`` reads as the end of a sentence begun on the page before: it opens in
+    lower case and ends a sentence. Templated prose (``... kept in key safe K-784 beside the
+    gate.``) continued onto the top of several pages is body text, though it repeats with its
+    digits ignored; running titles do not read so."""
+    words = text.split()
+    return bool(words) and words[0][:1].islower() and text.rstrip()[-1:] in ".!?"
 
 
 def _numbered(cands: list[_Candidate]) -> list[_Candidate]:

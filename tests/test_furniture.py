@@ -97,6 +97,25 @@ def test_repeated_text_must_sit_at_the_same_height() -> None:
     assert find_furniture(_doc(pages).pages) == []
 
 
+def test_a_sentence_continued_onto_the_top_of_pages_is_body_text() -> None:
+    # Templated prose whose paragraphs run over page breaks: the same sentence tail, digits
+    # aside, opens several pages at the same height. It is text, and it stays in the chunks.
+    tail = "valve chamber are kept in key safe K-{} beside the gate."
+    pages = [
+        [
+            blk(BlockKind.TEXT, tail.format(100 + i), (72, 40, 540, 52)),
+            blk(BlockKind.TEXT, "Hydrology of the Upper Creek", (72, 20, 240, 30)),
+            blk(BlockKind.TEXT, BODY, (72, 150, 540, 300)),
+        ]
+        for i in range(4)
+    ]
+    doc = _doc(pages)
+    marks = find_furniture(doc.pages)
+    assert {m.text for m in marks} == {"Hydrology of the Upper Creek"}  # the title still is
+    text = "\n".join(c.text for c in LayoutChunker(max_tokens=400).chunk(doc))
+    assert all(tail.format(100 + i) in text for i in range(4))
+
+
 def _roman(n: int) -> str:
     out = ""
     for value, sym in (
