@@ -32,16 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from model_configs import MODELS, build_bench_model
-from ocr2_throughput import make_pdf, page_inputs
+from ocr2_throughput import _sync, make_pdf, page_inputs
 
 from deepocr_loaders.engines.base import Task, prompt_for
 from deepocr_loaders.engines.hf_loading import plan_device
 from deepocr_loaders.sources import open_source
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _timed(fn: Callable[[], Any], device: torch.device, repeat: int = 3) -> float:

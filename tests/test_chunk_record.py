@@ -4,7 +4,6 @@ default page cache, streamed splitting, and citations drawn from a retrieved chu
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -16,9 +15,9 @@ import pytest
 pytest.importorskip("langchain_core")
 pytest.importorskip("llama_index.core")
 
+from hash_embedding import HashEmbedding
 from langchain_core.documents import Document as LCDocument
 from llama_index.core import SimpleDirectoryReader, VectorStoreIndex
-from llama_index.core.embeddings import BaseEmbedding
 from llama_index.core.readers.file.base import default_file_metadata_func
 from llama_index.core.schema import MetadataMode
 from pdf_factory import born_digital_pdf, spanning_table_pdf
@@ -58,23 +57,6 @@ def _chroma_ok(metadata: Mapping[str, Any]) -> None:
     for key, value in metadata.items():
         assert isinstance(key, str) and key, key
         assert isinstance(value, (str, int, float, bool)), (key, value)
-
-
-class _HashEmbedding(BaseEmbedding):
-    """Equal texts, equal vectors; anything else near-orthogonal (wiring, not quality)."""
-
-    def _vector(self, text: str) -> list[float]:
-        digest = hashlib.sha256(text.encode()).digest()
-        return [b / 255 - 0.5 for b in digest]
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._vector(text)
-
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._vector(query)
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._vector(query)
 
 
 # -- the record --------------------------------------------------------------------------------
@@ -164,12 +146,12 @@ def test_llamaindex_metadata_follows_its_readers(report: Path) -> None:
 def test_vector_store_index_keeps_our_ids_given_nodes(report: Path) -> None:
     pages = DeepOCRReader(mode="pages").load_data(report)
     nodes = LayoutNodeParser(max_tokens=120).get_nodes_from_documents(pages)
-    index = VectorStoreIndex(nodes, embed_model=_HashEmbedding())
+    index = VectorStoreIndex(nodes, embed_model=HashEmbedding())
     assert set(index.docstore.docs) == {n.node_id for n in nodes}
     # Reader chunks are nodes too: VectorStoreIndex(chunks) keeps their ids (from_documents
     # would split them again under new random ids).
     chunks = DeepOCRReader(max_tokens=120).load_data(report)
-    again = VectorStoreIndex(chunks, embed_model=_HashEmbedding())
+    again = VectorStoreIndex(chunks, embed_model=HashEmbedding())
     assert set(again.docstore.docs) == {c.id_ for c in chunks}
 
 
@@ -353,7 +335,7 @@ def _assert_highlighted(pdf: Path, chunk: Any, images: list[Any], dpi: float = 1
 def test_a_retrieved_node_is_highlighted(tmp_path: Path, report: Path) -> None:
     pages = DeepOCRReader(mode="pages").load_data(report)
     nodes = LayoutNodeParser(max_tokens=120).get_nodes_from_documents(pages)
-    index = VectorStoreIndex(nodes, embed_model=_HashEmbedding())
+    index = VectorStoreIndex(nodes, embed_model=HashEmbedding())
     target = next(n for n in nodes if "Nitrate" in n.get_content())
     (hit,) = index.as_retriever(similarity_top_k=1).retrieve(target.get_content(MetadataMode.EMBED))
     assert hit.node.node_id == target.node_id

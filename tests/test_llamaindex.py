@@ -168,32 +168,13 @@ def test_split_table_embeds_its_row_keys_for_the_model_only(tmp_path: Path) -> N
 
 
 def test_row_key_nodes_find_a_row_of_a_long_table_by_its_id(tmp_path: Path) -> None:
-    import hashlib
-
-    import numpy as np
     from chunk_docs import STATION_HEADER, doc, heading, station_rows, table
+    from hash_embedding import HashEmbedding
     from llama_index.core import Document as LIDocument
     from llama_index.core import VectorStoreIndex
-    from llama_index.core.embeddings import BaseEmbedding
     from llama_index.core.schema import IndexNode
 
     from deepocr_loaders.records import page_record
-
-    class HashEmbedding(BaseEmbedding):
-        """Equal texts, equal vectors; anything else near-orthogonal (wiring, not quality)."""
-
-        def _vector(self, text: str) -> list[float]:
-            seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
-            return list(np.random.default_rng(seed).standard_normal(64))
-
-        def _get_text_embedding(self, text: str) -> list[float]:
-            return self._vector(text)
-
-        def _get_query_embedding(self, query: str) -> list[float]:
-            return self._vector(query)
-
-        async def _aget_query_embedding(self, query: str) -> list[float]:
-            return self._vector(query)
 
     long_table = doc([[heading("Readings", 2), table(STATION_HEADER, station_rows(60))]])
     pages = [
