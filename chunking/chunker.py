@@ -303,19 +303,6 @@ class LayoutChunker:
         flush()
         return pieces
 
-    def _embed_keys(self, split: bool, keys: str, part_tokens: int) -> bool:
-        """Whether a table part's ``contextualized_text`` holds its keys instead of its rows.
-
-        ``"auto"`` takes the keys only for a split table whose keys are at most half as long
-        as the part: on real tables (manuals, standards, result tables) the key column is
-        most of a row, and keys as long as the rows only push the part past the embedder's
-        window (real-document set: 160 of 173 over-window texts were such parts; rows
-        embedded gave +5 points of in-window recall@5).
-        """
-        if self.table_embedding != "auto":
-            return self.table_embedding == "keys"
-        return split and 2 * self.count(keys) <= part_tokens
-
     def _table_pieces(self, unit: Unit, reserved: int) -> list[_Piece]:
         assert unit.table is not None
         before = "\n\n".join(unit.before)
@@ -340,7 +327,12 @@ class LayoutChunker:
             keys_text, embed_keys = "", False
             if self.table_embedding == "keys" or (self.table_embedding == "auto" and split):
                 keys_text = _group_keys(row_keys, labels, start, end)
-                embed_keys = self._embed_keys(split, columns + keys_text, tokens)
+                # "auto" takes the keys only where they are at most half as long as the part:
+                # on real tables (manuals, standards, result tables) the key column is most of
+                # a row, and keys that long only push the part past the embedder's window.
+                embed_keys = (
+                    self.table_embedding == "keys" or 2 * self.count(columns + keys_text) <= tokens
+                )
             if embed_keys:
                 extra["table_keys"] = columns + keys_text
             if keyed:
