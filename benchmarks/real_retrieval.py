@@ -250,10 +250,10 @@ class Variant:
     """One way of making ours' chunks and their embedded text (the first row is the default)."""
 
     name: str
-    headings: Literal["path", "last", "none", "untitled", "dedup"] = "path"
+    headings: Literal["path", "last", "none", "untitled"] = "path"
     """What precedes the chunk in the embedded text: the heading path (``contextualized_text``,
-    the default), its last heading, nothing, the path without the document title, or the path
-    without the headings the chunk's text already opens with."""
+    the default, which names each heading once), its last heading, nothing, or the path
+    without the document title."""
     markup: Literal["keep", "plain"] = "keep"
     """``plain``: Markdown markup taken out of the embedded text (code ticks, emphasis, ``#``)."""
     figures: Literal["packed", "alone"] = "packed"
@@ -271,9 +271,6 @@ def _prefix(mode: str, path: list[str], body: str) -> str:
         return path[-1] if path else ""
     if mode == "untitled":
         return " > ".join(path[1:] if len(path) > 1 else path)
-    if mode == "dedup":
-        head = body[: sum(len(h) + 8 for h in path)]
-        return " > ".join(h for h in path if h not in head)
     return ""
 
 
@@ -310,9 +307,7 @@ EXPERIMENTS = (
     Variant("ours: last heading only", headings="last"),
     Variant("ours: no heading prefix", headings="none"),
     Variant("ours: path without the document title", headings="untitled"),
-    Variant("ours: path without headings the text opens with", headings="dedup"),
     Variant("ours: Markdown markup out of the embedded text", markup="plain"),
-    Variant("ours: the two above together", headings="dedup", markup="plain"),
     Variant("ours: no heading prefix, markup out", headings="none", markup="plain"),
     Variant("ours: figures and captions as chunks of their own", figures="alone"),
     Variant('ours: table_embedding="rows" (cells, not keys)', options={"table_embedding": "rows"}),

@@ -192,12 +192,17 @@ def ours_llamaindex(
     from llama_index.core.schema import IndexNode, MetadataMode
 
     from llamaindex_reader import LayoutNodeParser
+    from llamaindex_reader._metadata import exclusions, page_metadata
 
     parser = LayoutNodeParser(max_tokens=max_tokens, tokenizer=count, row_key_nodes=row_keys)
     out = []
     for d in corpus:
-        records = _page_records(d)
-        pages = [LlamaDocument(id_=r.id, text=r.text, metadata=r.metadata) for r in records]
+        # The page Documents as DeepOCRReader(mode="pages") makes them: LlamaIndex's metadata
+        # names, and the keys that stay out of the embedding (the path, page numbers).
+        pages = []
+        for r in _page_records(d):
+            meta = page_metadata(r.metadata)
+            pages.append(LlamaDocument(id_=r.id, text=r.text, metadata=meta, **exclusions(meta)))
         nodes = parser.get_nodes_from_documents(pages)
         keys: dict[str, list[str]] = {}
         for node in nodes:

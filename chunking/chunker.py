@@ -7,13 +7,21 @@ from dataclasses import dataclass, field
 from math import floor
 from typing import Any, Literal
 
-from deepocr_loaders.document import Block, Document, Page
+from deepocr_loaders.document import Block, BlockKind, Document, Page
 
 from .chunk import Box, Chunk, ChunkKind, PageSize
 from .headings import contextualize
 from .settings import ChunkerSettings, settings_from
 from .split import split_spans, tail_sentences, tail_start
-from .tables import TableLines, cells, key_column, names_rows, part_text, row_groups
+from .tables import (
+    TableLines,
+    cells,
+    key_column,
+    names_rows,
+    part_text,
+    row_groups,
+    words_tell_rows_apart,
+)
 from .tokens import resolve_token_counter
 from .units import Unit, build_units
 
@@ -48,9 +56,10 @@ class _Piece:
     span: tuple[int, int] = (0, 0)
 
 
-def _table_keys(table: TableLines) -> tuple[str, str, list[str]]:
-    """The table's column names joined, the key column's name, and per body row the value of
-    its key column."""
+def _table_keys(table: TableLines) -> tuple[str, str, list[str], bool]:
+    """The table's column names joined, the key column's name, per body row the value of
+    its key column, and whether the other cells tell the rows apart
+    (:func:`words_tell_rows_apart`)."""
     names = cells(table.head[0])
     col = key_column(table)
     key_name = names[col] if col < len(names) and names[col] else "Rows"
@@ -58,7 +67,12 @@ def _table_keys(table: TableLines) -> tuple[str, str, list[str]]:
         keys = table.first_cells()
     else:
         keys = [c[col] if col < len(c) else "" for c in map(cells, table.rows)]
-    return f"{' | '.join(names)}\n{key_name}: ", key_name, keys
+    return (
+        f"{' | '.join(names)}\n{key_name}: ",
+        key_name,
+        keys,
+        words_tell_rows_apart(table, col),
+    )
 
 
 def _group_keys(keys: list[str], labels: list[int], start: int, end: int) -> str:
@@ -99,6 +113,23 @@ def _table_index(captions: list[str], columns: str, keys: str) -> str:
     """A row group as an embedding model can tell it apart from its siblings: captions, the
     column names and the key column's values, without the cells (numbers drown the keys)."""
     return "\n".join([*captions, columns + keys])
+
+
+def _figure_index(unit: Unit) -> str | None:
+    """What stands for a figure in the text to embed: its captions and description, without
+    the text drawn inside it (a chart's tick labels and legend, read from a vector figure) or
+    its crop's path, which only dilute the vector; None when that is the figure's text."""
+    parts = []
+    for b in unit.blocks:
+        if b.kind is BlockKind.FIGURE:
+            parts.append("[figure]")
+            description = b.metadata.get("description")
+            if isinstance(description, str) and description.strip():
+                parts.append(description.strip())
+        elif b.text.strip():
+            parts.append(b.text.strip())
+    index = "\n\n".join(parts)
+    return None if index == unit.text else index
 
 
 def _boxes(block: Block) -> list[Box]:
@@ -197,8 +228,10 @@ class LayoutChunker:
     part as it is; ``"keys"``, the heading path, captions, column names and the key column's
     values of the part's rows (a site id, a row label), not the cells, so that row groups
     that differ only in their keys stay apart for a dense embedder and their text fits its
-    window; ``"auto"`` (default), ``"keys"`` for a table split into row groups whose keys are
-    at most half as long as the rows, ``"rows"`` otherwise. Chunk ``text`` is the same in every
+    window; ``"auto"`` (default), ``"keys"`` for a table split into row groups whose other
+    cells do not tell its rows apart (numbers, words that recur from row to row) and whose
+    keys are at most half as long as the rows, ``"rows"`` otherwise (a description column
+    embeds well). Chunk ``text`` is the same in every
     mode.
     """
 
@@ -313,7 +346,7 @@ class LayoutChunker:
         groups = row_groups(unit.table, self.table_max_tokens, self.count, frame + reserved)
         split = len(groups) > 1
         table = unit.table
-        columns, key_name, row_keys = _table_keys(table)
+        columns, key_name, row_keys, telling = _table_keys(table)
         labels = table.label_of()
         keyed = names_rows(row_keys)
         pieces = []
@@ -325,11 +358,15 @@ class LayoutChunker:
             if len(groups) > 1:
                 extra = {"table_part": k + 1, "table_parts": len(groups)}
             keys_text, embed_keys = "", False
-            if self.table_embedding == "keys" or (self.table_embedding == "auto" and split):
+            if self.table_embedding == "keys" or (
+                self.table_embedding == "auto" and split and not telling
+            ):
                 keys_text = _group_keys(row_keys, labels, start, end)
-                # "auto" takes the keys only where they are at most half as long as the part:
-                # on real tables (manuals, standards, result tables) the key column is most of
-                # a row, and keys that long only push the part past the embedder's window.
+                # "auto" takes the keys only where the other cells do not tell the rows
+                # apart (numbers, recurring words; not an option's description, which is
+                # what a question asks for) and where they are at most half as long as the
+                # part: on real tables (manuals, standards) the key column is most of a row,
+                # and keys that long only push the part past the embedder's window.
                 embed_keys = (
                     self.table_embedding == "keys" or 2 * self.count(columns + keys_text) <= tokens
                 )
@@ -419,6 +456,7 @@ class LayoutChunker:
                         unit.section,
                         unit.path,
                         {"image_paths": unit.image_paths},
+                        _figure_index(unit),
                     )
                 ]
             else:

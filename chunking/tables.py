@@ -12,6 +12,7 @@ otherwise the Markdown, the same grid, is used as it is (parsing HTML costs seve
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -30,11 +31,14 @@ __all__ = [
     "row_groups",
     "split_table",
     "stitch_tables",
+    "words_tell_rows_apart",
 ]
 
 _SEP_LINE_RE = re.compile(r"^\|?(?:\s*:?-+:?\s*\|)*\s*:?-+:?\s*\|?$")
 _CELL_SPLIT_RE = re.compile(r"(?<!\\)\|")
 _NUMBER_RE = re.compile(r"[-+<>~≈]?\s*[\d.,]+\s*%?")
+# A word an embedding model reads as one: three letters or more in a row.
+_WORD_RE = re.compile(r"[^\W\d_]{3,}")
 
 
 @dataclass
@@ -172,6 +176,29 @@ def names_rows(values: list[str]) -> bool:
     """Whether mostly names, ids or labels fill ``values``, not numbers."""
     filled = [v for v in values if v]
     return bool(filled) and sum(not _is_number(v) for v in filled) * 2 > len(filled)
+
+
+def words_tell_rows_apart(table: TableLines, key: int) -> bool:
+    """Whether most filled body cells outside column ``key`` are words found in no other row
+    of their column (an option's description, a definition): what an embedding model reads
+    well and a question about the table asks for. Numbers, and words that recur from row to
+    row (a site type, a grade), are noise beside the key that names the row.
+
+    Args:
+        table: the table.
+        key: the key column (:func:`key_column`).
+    """
+    columns: dict[int, list[str]] = {}
+    for line in table.rows[:50]:
+        for col, cell in enumerate(cells(line)):
+            if col != key and cell:
+                columns.setdefault(col, []).append(cell)
+    filled = sum(len(values) for values in columns.values())
+    telling = 0
+    for values in columns.values():
+        seen = Counter(values)
+        telling += sum(1 for v in values if seen[v] == 1 and _WORD_RE.search(v))
+    return filled > 0 and telling * 2 > filled
 
 
 def row_groups(

@@ -28,7 +28,7 @@ from chunking import (
     numbering_depth,
     resolve_token_counter,
 )
-from chunking.tables import cells, first_cell
+from chunking.tables import block_table, cells, first_cell, words_tell_rows_apart
 from deepocr_loaders import Block, BlockKind, Document
 
 
@@ -297,6 +297,25 @@ def test_a_table_that_fits_embeds_its_rows_unless_keys_are_asked_for() -> None:
     assert "2.31" not in keys.contextualized_text
 
 
+def test_a_split_table_of_descriptions_embeds_its_rows() -> None:
+    # A manual's option table: the descriptions are what a question asks about ("which option
+    # simulates a black and white printer?"), so "auto" embeds them, not the option names.
+    options = [
+        [f"opt{n}", f"Convert every colour to model {n} before output, {word} the page."]
+        for n, word in zip(range(40), itertools.cycle(["shading", "printing", "previewing"]))
+    ]
+    d = doc([[heading("Package options", 2), table(["Option", "Description"], options)]])
+    chunks = chunk(d, max_tokens=150, min_tokens=0)
+    assert len(chunks) > 2
+    for c in chunks:
+        assert c.table_keys is None
+        assert "before output" in c.contextualized_text
+    assert words_tell_rows_apart(block_table(d.blocks[1]), 0)  # type: ignore[arg-type]
+    # Rows of numbers and recurring words (the station table's status) keep their keys.
+    readings = block_table(long_table_doc().blocks[2])
+    assert readings is not None and not words_tell_rows_apart(readings, 0)
+
+
 def test_key_column_is_the_first_that_is_not_numbers() -> None:
     rows = [[str(i), f"Site {chr(65 + i)}", f"{i * 1.5:.1f}"] for i in range(20)]
     d = doc([[heading("Sites", 2), table(["No.", "Name", "Level"], rows)]])
@@ -445,6 +464,24 @@ def test_figure_travels_with_caption_and_crop() -> None:
     assert "Figure 3: NTU at the outlet" in c.text
     assert c.metadata["image_paths"] == ["crops/p0-b1.png"]
     assert c.metadata["block_ids"] == ["p0-b0", "p0-b1", "p0-b2"]
+
+
+def test_a_figure_embeds_its_caption_not_its_tick_labels_or_crop_path() -> None:
+    ticks = "2001 2002 2003\nIndex\n0.0\n-0.2\n-0.4"
+    d = doc(
+        [
+            [
+                heading("Returns", 2),
+                blk(BlockKind.FIGURE, ticks, (90, 200, 520, 500), image_path="crops/p0-b1.png"),
+                blk(BlockKind.CAPTION, "Figure 4: Log-difference returns", label="image_caption"),
+            ]
+        ]
+    )
+    (c,) = chunk(d)
+    assert ticks in c.text  # the reader still gets what the figure shows
+    assert c.contextualized_text == "Returns\n\n[figure]\n\nFigure 4: Log-difference returns"
+    described = chunk(doc([[blk(BlockKind.FIGURE, "", description="A chart of returns.")]]))
+    assert described[0].contextualized_text == "[figure]\n\nA chart of returns."
 
 
 def test_figure_always_yields_text() -> None:

@@ -118,3 +118,31 @@ def test_a_jump_ahead_does_not_fit(last: tuple[int, ...], new: tuple[int, ...]) 
     diff = next((d for d, (a, b) in enumerate(zip(new, last, strict=False)) if a != b), None)
     if diff is not None and new[diff] >= last[diff] + 2:
         assert not numbering_fits(new, last)
+
+
+def test_a_numbered_heading_the_outline_leaves_out_is_a_list_item() -> None:
+    # "3. Separator" after section 2.1 continues the chapters (3 after 2), so numbering alone
+    # keeps it; the outline, which numbers chapters and sections, does not list it.
+    depths = {1, 2}
+    item = check_heading(
+        "3. Separator", BOLD, body_size=BODY, last_number=(2, 1), outline_depths=depths
+    )
+    assert item.kind is BlockKind.TEXT and item.reason == "not_in_outline"
+    assert check_heading("3. Separator", BOLD, body_size=BODY, last_number=(2, 1)).kept
+    listed = check_heading(
+        "3 Importing",
+        BOLD,
+        body_size=BODY,
+        last_number=(2, 1),
+        in_outline=True,
+        outline_depths=depths,
+    )
+    assert listed.reason == "outline"
+    # Set larger than the body text, or of a depth the outline does not number: kept.
+    big = FontStats(size=14.0, chars=20)
+    assert check_heading(
+        "3 Results", big, body_size=BODY, last_number=(2, 1), outline_depths=depths
+    ).kept
+    assert check_heading(
+        "2.1.1 Encodings", BOLD, body_size=BODY, last_number=(2, 1), outline_depths=depths
+    ).kept

@@ -191,7 +191,7 @@ def test_variants_change_only_the_embedded_text(bench: ModuleType, corpus: list)
     count = lambda text: len(text.split())  # noqa: E731
     made = {
         mode: bench.ours_variant(corpus, count, 200, bench.Variant(mode, headings=mode))
-        for mode in ("path", "last", "none", "untitled", "dedup")
+        for mode in ("path", "last", "none", "untitled")
     }
     default = bench.ours(corpus, count, 200)
     assert [c.embed for c in made["path"]] == [c.embed for c in default]
@@ -200,9 +200,9 @@ def test_variants_change_only_the_embedded_text(bench: ModuleType, corpus: list)
     assert first["last"].startswith("Rules\n\n")
     assert first["untitled"].startswith("Rules\n\n")
     # contextualized_text already leaves out the heading lines the path names, so no variant
-    # repeats them: "none" is the bare body, and "dedup" keeps the whole path.
+    # repeats them: "none" is the bare body.
     assert first["none"].startswith("Use `\\toprule` first.")
-    assert "# Rules" not in first["path"] and first["dedup"] == first["path"]
+    assert "# Rules" not in first["path"]
     assert all(c.text == d.text for c, d in zip(made["none"], default, strict=True))
     plain = bench.ours_variant(corpus, count, 200, bench.Variant("p", markup="plain"))
     assert "`" not in plain[0].embed and "**" not in "".join(c.embed for c in plain)

@@ -101,3 +101,47 @@ def test_html_tables_run_only_on_pages_with_vertical_rules() -> None:
     # The engine's gate sits in front of PyMuPDF4LLM's HTML table engine.
     assert getattr(table_html.page_html_tables, "gated", False)
     assert table_html.page_html_tables(_drawn(("line", (72, 300, 500, 300)))) == []
+
+
+def _outlined_manual() -> bytes:
+    """A two-chapter manual with an outline, whose chapter 1 holds a numbered list of bold
+    terms at the body size ("2. Separator"), as the R Data manual's section 2.1 does."""
+    pdf = pymupdf.open()
+    body = "Body text of the manual that runs over the whole line to set the body size here."
+    for title, items in (("1 Reading data", ("1. Header", "2. Separator")), ("2 Writing data", ())):
+        page = pdf.new_page()
+        page.insert_text((72, 80), title, fontname="hebo", fontsize=16)
+        y = 120
+        for _ in range(6):
+            page.insert_text((72, y), body, fontname="helv", fontsize=10)
+            y += 16
+        for item in items:
+            page.insert_text((72, y + 12), item, fontname="hebo", fontsize=10)
+            page.insert_text((72, y + 30), body, fontname="helv", fontsize=10)
+            y += 48
+    pdf.set_toc([[1, "1 Reading data", 1], [1, "2 Writing data", 2]])
+    return pdf.tobytes()
+
+
+def test_the_outline_demotes_the_numbered_list_items_it_leaves_out() -> None:
+    def as_headers(parse: Any) -> Any:
+        # The layout model's mistake seen on the R manual: bold list terms as section headers.
+        def parse_document(*args: Any, **kwargs: Any) -> Any:
+            parsed = parse(*args, **kwargs)
+            for page in parsed.pages:
+                for box in page.boxes:
+                    text = " ".join(s["text"] for ln in box.textlines or () for s in ln["spans"])
+                    if text.strip() in ("1. Header", "2. Separator"):
+                        box.boxclass = "section-header"
+            return parsed
+
+        return parse_document
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(document_layout, "parse_document", as_headers(document_layout.parse_document))
+        doc = convert(_outlined_manual(), engine=TextLayerEngine())
+    headings = [b.plain_text for b in doc.blocks if b.kind in (BlockKind.HEADING, BlockKind.TITLE)]
+    assert headings == ["1 Reading data", "2 Writing data"]
+    items = [b for b in doc.blocks if "Separator" in b.text or "Header" in b.text]
+    assert [b.metadata.get("heading_check") for b in items] == ["not_in_outline"] * 2
+    assert all(b.kind is BlockKind.TEXT for b in items)

@@ -16,19 +16,29 @@ a heading enters the document it is checked against what the PDF says about it:
   next number at some depth, the first child of the last heading, or a restart at 1); one
   that breaks it (``3.`` inside section 1.2, ``11.`` after 2.1) is a numbered list item,
   unless its font is larger than the body's;
-* the PDF's outline (bookmarks) overrides both: a heading it lists is kept.
+* the PDF's outline (bookmarks) overrides both: a heading it lists is kept; and where the
+  outline numbers its entries to some depth, a numbered heading of that depth that it does
+  not list, set no larger than the body text, is a numbered list item (``3. Separator``
+  after section 2.1, where ``3`` would continue the chapters).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..document import BlockKind
 
-__all__ = ["FontStats", "HeadingVerdict", "check_heading", "font_stats", "numbering_fits"]
+__all__ = [
+    "FontStats",
+    "HeadingVerdict",
+    "check_heading",
+    "font_stats",
+    "numbering_fits",
+    "section_number",
+]
 
 _FLAG_ITALIC = 2
 _FLAG_MONO = 8
@@ -137,7 +147,7 @@ class HeadingVerdict:
     """``TITLE`` or ``HEADING`` when kept, ``CODE`` or ``TEXT`` when not."""
     reason: str
     """``title``, ``outline``, ``larger``, ``styled``, ``numbered`` (kept); ``code``,
-    ``numbering``, ``body_font`` (not kept)."""
+    ``numbering``, ``not_in_outline``, ``body_font`` (not kept)."""
     number: tuple[int, ...] | None = None
     """The section number of a kept heading, to continue the document's numbering from."""
 
@@ -159,6 +169,7 @@ def check_heading(
     last_number: Sequence[int] | None,
     title: bool = False,
     in_outline: bool = False,
+    outline_depths: Collection[int] = (),
 ) -> HeadingVerdict:
     """The verdict on one region the layout model labels a title or section header.
 
@@ -169,6 +180,8 @@ def check_heading(
         last_number: the number of the document's last kept numbered heading.
         title: the layout model called it a title (kept unless it is code).
         in_outline: the PDF's outline lists it.
+        outline_depths: the depths of the section numbers the PDF's outline lists (``{1, 2}``
+            when it has ``3`` and ``3.1``); empty without an outline.
     """
     if fonts.mono >= _MONO_SHARE or _CODE_LINE_RE.match(text.strip()):
         return HeadingVerdict(BlockKind.CODE, "code")
@@ -180,6 +193,8 @@ def check_heading(
         return HeadingVerdict(kind, "outline", number)
     if body_size <= 0 or fonts.size >= body_size * LARGER:
         return HeadingVerdict(kind, "larger", number)
+    if number is not None and len(number) in outline_depths:
+        return HeadingVerdict(BlockKind.TEXT, "not_in_outline")
     fits = None if number is None else numbering_fits(number, last_number)
     if fits is False:
         return HeadingVerdict(BlockKind.TEXT, "numbering")

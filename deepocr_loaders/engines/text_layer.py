@@ -53,7 +53,13 @@ from ..sources import PageDamage, mupdf_messages
 from ..tables import TableGrid, grid_to_markdown, html_table_to_grid
 from . import register_engine
 from .base import Engine, PageInput, Task
-from .heading_check import FontStats, HeadingVerdict, check_heading, font_stats
+from .heading_check import (
+    FontStats,
+    HeadingVerdict,
+    check_heading,
+    font_stats,
+    section_number,
+)
 from .ocr_need import OcrDecision, OcrNeedDetector, OcrReason
 
 __all__ = ["LAYOUT_CLASS_KINDS", "TextLayerEngine", "decision_metadata"]
@@ -78,6 +84,7 @@ LAYOUT_CLASS_KINDS: dict[str, BlockKind] = {
 _FURNITURE = frozenset({BlockKind.PAGE_HEADER, BlockKind.PAGE_FOOTER})
 _SPAN_ATTR_RE = re.compile(r"\b(?:rowspan|colspan)\s*=\s*[\"']?\s*(\d+)", re.IGNORECASE)
 _WS_RE = re.compile(r"\s+")
+_WORD_RE = re.compile(r"[^\W_]+")
 # TeX places a spacing accent glyph before its letter ("J´an Min´aˇc"), and writes double quotes
 # as two single ones; MuPDF reports the glyphs as drawn. Combined they read as the author meant.
 _TEX_ACCENTS = {
@@ -208,6 +215,12 @@ def _norm_text(text: str) -> str:
     return _WS_RE.sub(" ", text).strip().casefold()
 
 
+def _first_word(heading: str) -> str:
+    """The first word after a heading's section number, case-folded."""
+    words = _WORD_RE.findall(heading.casefold())
+    return next((w for w in words if not w.isdigit()), "")
+
+
 def _fix_tex_text(text: str) -> str:
     """Join TeX's spacing accents to their letters and its doubled single quotes."""
     if _TEX_ACCENT_RE.search(text):
@@ -290,6 +303,11 @@ class _DocState:
     heading_sizes: set[int] = field(default_factory=set)
     toc: dict[tuple[int, str], int] = field(default_factory=dict)
     """(1-based page, normalised title) -> outline level, from the PDF's bookmarks."""
+    toc_numbers: set[tuple[int, tuple[int, ...], str]] = field(default_factory=set)
+    """(1-based page, section number, first word) of the outline's numbered entries: a
+    heading the outline words a little differently is still listed by these."""
+    toc_depths: frozenset[int] = frozenset()
+    """Depths of the section numbers the outline lists."""
     text_sizes: Counter[float] = field(default_factory=Counter)
     """Characters of body text per font size, over the pages parsed so far."""
     last_number: tuple[int, ...] | None = None
@@ -302,13 +320,22 @@ class _DocState:
 
     def verdict(self, box: Any, text: str, fonts: FontStats, page_no: int) -> HeadingVerdict:
         """The heading check of one title or section-header region."""
+        number = section_number(text)
+        # By number and first word, a page either side: an outline entry may point to the
+        # page before, and word a heading with markup or a line break differently.
+        word = _first_word(text)
+        listed = (page_no, _norm_text(text)) in self.toc or (
+            number is not None
+            and any((page_no + d, number, word) in self.toc_numbers for d in (0, -1, 1))
+        )
         return check_heading(
             text,
             fonts,
             body_size=self.body_size,
             last_number=self.last_number,
             title=box.boxclass == "title",
-            in_outline=(page_no, _norm_text(text)) in self.toc,
+            in_outline=listed,
+            outline_depths=self.toc_depths,
         )
 
 
@@ -531,8 +558,12 @@ class TextLayerEngine(Engine):
             try:
                 for level, title, page_no, *_ in pdf.get_toc(simple=True):
                     state.toc.setdefault((page_no, _norm_text(title)), level)
+                    number = section_number(title)
+                    if number is not None:
+                        state.toc_numbers.add((page_no, number, _first_word(title)))
             except Exception:  # a broken outline must not cost the document
                 pass
+            state.toc_depths = frozenset(len(n) for _, n, _ in state.toc_numbers)
             self._states = {id(pdf): state}  # one document at a time; don't pin old ones
         return state
 
