@@ -140,6 +140,17 @@ class LayoutNodeParser(NodeParser):
             for doc_id, doc in parent_doc_map.items()
         }
         nodes = super()._postprocess_parsed_nodes(nodes, slim)
+        # Keys the merge brought in (a page Document made without DeepOCRReader's exclusions,
+        # e.g. with a ``source`` path) stay out of the embedding and the prompt like our own.
+        for node in nodes:
+            if not isinstance(node, IndexNode):
+                keep = exclusions(
+                    node.metadata,
+                    node.excluded_embed_metadata_keys,
+                    node.excluded_llm_metadata_keys,
+                )
+                node.excluded_embed_metadata_keys = keep["excluded_embed_metadata_keys"]
+                node.excluded_llm_metadata_keys = keep["excluded_llm_metadata_keys"]
         if self.include_prev_next_rel:
             _link_neighbours(nodes)
         return nodes

@@ -146,6 +146,31 @@ def test_nodes_embed_headings_and_text_not_page_numbers(tmp_path: Path) -> None:
     assert "last_modified_date" in table.metadata and "last_modified_date:" not in llm
 
 
+def test_page_documents_made_elsewhere_embed_no_paths_or_page_numbers(tmp_path: Path) -> None:
+    # Page Documents built from page records directly (LangChain's metadata, a ``source``
+    # path, no exclusions): the base class merges their keys into the nodes, which must
+    # still embed only headings and text.
+    from llama_index.core import Document as LIDocument
+
+    from deepocr_loaders import convert
+    from deepocr_loaders.records import page_record
+
+    pdf = make_pdf(tmp_path / "a.pdf", "Alpha")
+    doc = convert(pdf, engine="recorded", **recorded_options())
+    pages = [
+        LIDocument(id_=r.id, text=r.text, metadata=r.metadata)
+        for r in (page_record(doc, page) for page in doc.pages)
+    ]
+    nodes = LayoutNodeParser(max_tokens=64).get_nodes_from_documents(pages)
+    assert nodes
+    for node in nodes:
+        assert node.metadata["source"] == str(pdf)
+        embed = node.get_content(MetadataMode.EMBED)
+        for key in ("source", "file_path", "page", "total_pages", "document_sha256"):
+            assert f"\n{key}:" not in f"\n{embed}", key
+        assert "\nsource:" not in f"\n{node.get_content(MetadataMode.LLM)}"
+
+
 def test_split_table_embeds_its_row_keys_for_the_model_only(tmp_path: Path) -> None:
     from chunk_docs import STATION_HEADER, doc, heading, station_rows, table
     from llama_index.core import Document as LIDocument
