@@ -145,3 +145,37 @@ def test_the_outline_demotes_the_numbered_list_items_it_leaves_out() -> None:
     items = [b for b in doc.blocks if "Separator" in b.text or "Header" in b.text]
     assert [b.metadata.get("heading_check") for b in items] == ["not_in_outline"] * 2
     assert all(b.kind is BlockKind.TEXT for b in items)
+
+
+def test_a_title_set_below_a_larger_heading_is_a_line_of_text() -> None:
+    # FHS 3.0's cover: "Filesystem Hierarchy Standard" (25 pt) came out a section header and
+    # "LSB Workgroup, The Linux Foundation" (17 pt) the title, which then headed every chunk.
+    pdf = pymupdf.open()
+    page = pdf.new_page()
+    page.insert_text((72, 100), "Filesystem Hierarchy Standard", fontname="hebo", fontsize=25)
+    page.insert_text((72, 300), "LSB Workgroup, The Linux Foundation", fontname="hebo", fontsize=17)
+    for k in range(8):
+        page.insert_text((72, 450 + 16 * k), "Body text of the standard. " * 3, fontsize=10)
+
+    def swap(parse: Any) -> Any:
+        def parse_document(*args: Any, **kwargs: Any) -> Any:
+            parsed = parse(*args, **kwargs)
+            for box in parsed.pages[0].boxes:
+                text = " ".join(s["text"] for ln in box.textlines or () for s in ln["spans"])
+                if text.startswith("Filesystem"):
+                    box.boxclass = "section-header"
+                elif text.startswith("LSB"):
+                    box.boxclass = "title"
+            return parsed
+
+        return parse_document
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(document_layout, "parse_document", swap(document_layout.parse_document))
+        doc = convert(pdf.tobytes(), engine=TextLayerEngine())
+    title = next(b for b in doc.blocks if b.kind is BlockKind.TITLE)
+    assert title.plain_text == "Filesystem Hierarchy Standard" and title.level == 1
+    line = next(b for b in doc.blocks if "LSB Workgroup" in b.text)
+    assert line.kind is BlockKind.TEXT and line.metadata["heading_check"] == "below_title"
+    chunks = LayoutChunker().chunk(doc)
+    assert all(c.heading_path[:1] == ["Filesystem Hierarchy Standard"] for c in chunks)

@@ -54,6 +54,7 @@ from ..tables import TableGrid, grid_to_markdown, html_table_to_grid
 from . import register_engine
 from .base import Engine, PageInput, Task
 from .heading_check import (
+    LARGER,
     FontStats,
     HeadingVerdict,
     check_heading,
@@ -647,11 +648,36 @@ class TextLayerEngine(Engine):
         boxes = {id(blocks[k]): box for k, box in headings.items()}
         if self.reading_order == "xy-cut":
             blocks = self._reorder(blocks)
+        self._retitle(blocks, boxes)
         for block in blocks:
             box = boxes.get(id(block))
             if box is not None:
                 self._check_heading(block, box, state, inp.index + 1)
         return blocks
+
+    def _retitle(self, blocks: list[Block], boxes: dict[int, Any]) -> None:
+        """A region called the title but set smaller than a heading above it on its page (an
+        organisation or author line under the real title, which the layout model took for a
+        section header) is a line of text, and that larger heading is the title: else the
+        smaller line would head every chunk of the document."""
+        above: Block | None = None
+        for block in blocks:
+            box = boxes.get(id(block))
+            if box is None:
+                continue
+            size = float(box.max_fontsize or 0)
+            if block.kind is BlockKind.TITLE and above is not None:
+                top = boxes[id(above)]
+                if size and float(top.max_fontsize or 0) >= size * LARGER:
+                    top.boxclass = "title"
+                    above.kind = BlockKind.TITLE
+                    del boxes[id(block)]
+                    block.kind = BlockKind.TEXT
+                    block.metadata["heading_check"] = "below_title"
+                    block.text = _fix_tex_text(self._layout.text_to_md(box.textlines)).strip()
+                return
+            if above is None or size > float(boxes[id(above)].max_fontsize or 0):
+                above = block
 
     def _check_heading(self, block: Block, box: Any, state: _DocState, page_no: int) -> None:
         """Make ``block`` (a title or section header, its text still plain) a heading with its
