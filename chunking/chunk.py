@@ -69,8 +69,9 @@ class Chunk:
     Pages are 0-based indices (``pages``) with their printed labels (``page_labels``, what a
     citation shows); ``boxes`` are the cited blocks' boxes, each with its own page, since a
     chunk may span pages. ``heading_path`` runs from the title down. ``contextualized_text`` is
-    what to embed: the heading path plus the text, or for a table split into row groups (by
-    default) its captions, column names and row keys instead of its cells (see
+    what to embed: the heading path plus the text, with a figure's captions and description
+    instead of the text drawn inside it (tick labels), and for a table split into row groups
+    of numbers (by default) its captions, column names and row keys instead of its cells (see
     ``LayoutChunker(table_embedding=...)``). A split table's parts number ``table_part`` of
     ``table_parts``; ``table_keys`` is the part's column names and row keys.
 

@@ -96,7 +96,10 @@ def _add_chunk_args(p: argparse.ArgumentParser) -> None:
         "--table-embedding",
         choices=["auto", "rows", "keys"],
         default="auto",
-        help="what a split table's chunks embed: their rows, or their key column (auto)",
+        help=(
+            "what a split table's chunks embed: their rows, or their key column (auto: keys "
+            "where the other cells are numbers or recurring words)"
+        ),
     )
 
 

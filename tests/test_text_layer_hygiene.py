@@ -4,6 +4,7 @@ running title called text. Headings must come out clean and the furniture labell
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from typing import Any
 
@@ -179,3 +180,22 @@ def test_a_title_set_below_a_larger_heading_is_a_line_of_text() -> None:
     assert line.kind is BlockKind.TEXT and line.metadata["heading_check"] == "below_title"
     chunks = LayoutChunker().chunk(doc)
     assert all(c.heading_path[:1] == ["Filesystem Hierarchy Standard"] for c in chunks)
+
+
+def test_a_new_document_never_inherits_the_previous_ones_outline() -> None:
+    # The engine keeps one document's state (outline, body font, numbering) while streaming
+    # its pages; a document opened after another was freed often gets the same id() (this
+    # loop finds one when the engine keys by id; the engine now holds its last document).
+    engine = TextLayerEngine()
+    first = pymupdf.open(stream=_outlined_manual())
+    assert engine._state(first).toc_depths == {1}
+    freed = id(first)
+    first.close()
+    del first
+    for _ in range(20):
+        gc.collect()
+        second = pymupdf.open(stream=factory.furniture_pdf())
+        if id(second) == freed:
+            break
+    assert not engine._state(second).toc_depths
+    assert engine._state(second) is engine._state(second)

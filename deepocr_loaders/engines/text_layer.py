@@ -382,7 +382,7 @@ class TextLayerEngine(Engine):
         self.furniture = furniture
         self.detector = (detector or OcrNeedDetector()) if detect else None
         self.batch_size = batch_size
-        self._states: dict[int, _DocState] = {}
+        self._state_of: tuple[pymupdf.Document | None, _DocState | None] = (None, None)
 
     # ------------------------------------------------------------------------------- engine API
 
@@ -413,7 +413,7 @@ class TextLayerEngine(Engine):
             yield from self.convert(batch, decisions)
 
     def close(self) -> None:
-        self._states.clear()
+        self._state_of = (None, None)
 
     # ----------------------------------------------------------------------------- building blocks
 
@@ -553,7 +553,11 @@ class TextLayerEngine(Engine):
         return {page.page_number - 1: page for page in parsed.pages}
 
     def _state(self, pdf: pymupdf.Document) -> _DocState:
-        state = self._states.get(id(pdf))
+        # By identity, holding the document: a document opened after another was freed may
+        # get its id(), and must not inherit its outline, fonts and numbering.
+        held, state = self._state_of
+        if held is not pdf:
+            state = None
         if state is None:
             state = _DocState()
             try:
@@ -565,7 +569,7 @@ class TextLayerEngine(Engine):
             except Exception:  # a broken outline must not cost the document
                 pass
             state.toc_depths = frozenset(len(n) for _, n, _ in state.toc_numbers)
-            self._states = {id(pdf): state}  # one document at a time; don't pin old ones
+            self._state_of = (pdf, state)  # one document at a time: the last one is held
         return state
 
     @staticmethod
