@@ -199,3 +199,49 @@ def test_a_new_document_never_inherits_the_previous_ones_outline() -> None:
             break
     assert not engine._state(second).toc_depths
     assert engine._state(second) is engine._state(second)
+
+
+def _turned_table() -> pymupdf.Page:
+    """A ruled table set turned by 90 degrees (a landscape table on a portrait page), with
+    horizontal words beside and across it."""
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_text((72, 60), "Table 3 lists the gauges; values in metres.")
+    for col in range(4):
+        x = 120 + col * 40
+        page.draw_line((x - 14, 100), (x - 14, 500))
+        for row in range(5):
+            y = 480 - row * 80
+            page.insert_text((x, y), f"g{row}{col} {row * col + 0.5:.1f} m", rotate=90)
+    page.draw_line((266, 100), (266, 500))
+    page.insert_text((200, 300), "across")  # a horizontal word inside the turned cells
+    page.insert_text((72, 560), "Below the table.")
+    return page
+
+
+def test_table_words_are_pymupdfs_refinement_words() -> None:
+    from pymupdf import _table_refine
+
+    from deepocr_loaders.engines.text_layer import table_words
+
+    old = pymupdf.TOOLS.set_small_glyph_heights()
+    pymupdf.TOOLS.set_small_glyph_heights(True)
+    try:
+        theirs = _table_refine._refine_page_words(_turned_table())
+        ours = table_words(_turned_table())
+    finally:
+        pymupdf.TOOLS.set_small_glyph_heights(old)
+    assert any(" " in w[4] for w in theirs)  # turned spans stand for their words
+    assert ours == theirs
+
+
+def test_primed_words_leave_html_tables_unchanged() -> None:
+    from pymupdf4llm.helpers.table_html import reconstruct
+
+    from deepocr_loaders.engines.text_layer import _prime_table_words
+
+    plain = _turned_table()
+    primed = _turned_table()
+    _prime_table_words(primed)
+    assert primed._refine_words_cache  # type: ignore[attr-defined]
+    assert repr(reconstruct.page_html_tables(primed)) == repr(reconstruct.page_html_tables(plain))
