@@ -5,7 +5,7 @@ running title called text. Headings must come out clean and the furniture labell
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pdf_factory as factory
@@ -20,27 +20,38 @@ from deepocr_loaders.engines.text_layer import TextLayerEngine, has_vertical_rul
 from deepocr_loaders.pipeline import convert
 
 
-def _mislabel(parse: Any) -> Any:
+def _relabelled(relabel: Callable[[Any, str], None]) -> Callable[..., Any]:
+    """``parse_document`` with ``relabel(box, text)`` applied to every layout box: replays a
+    mistake the layout model made on a real PDF."""
+    parse = document_layout.parse_document
+
     def parse_document(*args: Any, **kwargs: Any) -> Any:
         parsed = parse(*args, **kwargs)
         for page in parsed.pages:
             for box in page.boxes:
-                text = " ".join(s["text"] for ln in box.textlines or () for s in ln["spans"])
-                if box.boxclass == "page-footer" or "documentclass" in text:
-                    box.boxclass = "section-header"
-                    box.max_fontsize = 9
-                elif box.boxclass == "page-header":
-                    box.boxclass = "text"
+                relabel(box, " ".join(s["text"] for ln in box.textlines or () for s in ln["spans"]))
         return parsed
 
     return parse_document
 
 
-@pytest.fixture(scope="module")
-def doc() -> Iterator[Document]:
+def _convert_relabelled(pdf: bytes, relabel: Callable[[Any, str], None]) -> Document:
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(document_layout, "parse_document", _mislabel(document_layout.parse_document))
-        yield convert(factory.furniture_pdf(), engine=TextLayerEngine())
+        mp.setattr(document_layout, "parse_document", _relabelled(relabel))
+        return convert(pdf, engine=TextLayerEngine())
+
+
+def _mislabel(box: Any, text: str) -> None:
+    if box.boxclass == "page-footer" or "documentclass" in text:
+        box.boxclass = "section-header"
+        box.max_fontsize = 9
+    elif box.boxclass == "page-header":
+        box.boxclass = "text"
+
+
+@pytest.fixture(scope="module")
+def doc() -> Document:
+    return _convert_relabelled(factory.furniture_pdf(), _mislabel)
 
 
 def test_code_lines_and_page_numbers_never_become_headings(doc: Document) -> None:
@@ -125,22 +136,12 @@ def _outlined_manual() -> bytes:
 
 
 def test_the_outline_demotes_the_numbered_list_items_it_leaves_out() -> None:
-    def as_headers(parse: Any) -> Any:
+    def as_headers(box: Any, text: str) -> None:
         # The layout model's mistake seen on the R manual: bold list terms as section headers.
-        def parse_document(*args: Any, **kwargs: Any) -> Any:
-            parsed = parse(*args, **kwargs)
-            for page in parsed.pages:
-                for box in page.boxes:
-                    text = " ".join(s["text"] for ln in box.textlines or () for s in ln["spans"])
-                    if text.strip() in ("1. Header", "2. Separator"):
-                        box.boxclass = "section-header"
-            return parsed
+        if text.strip() in ("1. Header", "2. Separator"):
+            box.boxclass = "section-header"
 
-        return parse_document
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(document_layout, "parse_document", as_headers(document_layout.parse_document))
-        doc = convert(_outlined_manual(), engine=TextLayerEngine())
+    doc = _convert_relabelled(_outlined_manual(), as_headers)
     headings = [b.plain_text for b in doc.blocks if b.kind in (BlockKind.HEADING, BlockKind.TITLE)]
     assert headings == ["1 Reading data", "2 Writing data"]
     items = [b for b in doc.blocks if "Separator" in b.text or "Header" in b.text]
@@ -158,22 +159,13 @@ def test_a_title_set_below_a_larger_heading_is_a_line_of_text() -> None:
     for k in range(8):
         page.insert_text((72, 450 + 16 * k), "Body text of the standard. " * 3, fontsize=10)
 
-    def swap(parse: Any) -> Any:
-        def parse_document(*args: Any, **kwargs: Any) -> Any:
-            parsed = parse(*args, **kwargs)
-            for box in parsed.pages[0].boxes:
-                text = " ".join(s["text"] for ln in box.textlines or () for s in ln["spans"])
-                if text.startswith("Filesystem"):
-                    box.boxclass = "section-header"
-                elif text.startswith("LSB"):
-                    box.boxclass = "title"
-            return parsed
+    def swap(box: Any, text: str) -> None:
+        if text.startswith("Filesystem"):
+            box.boxclass = "section-header"
+        elif text.startswith("LSB"):
+            box.boxclass = "title"
 
-        return parse_document
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(document_layout, "parse_document", swap(document_layout.parse_document))
-        doc = convert(pdf.tobytes(), engine=TextLayerEngine())
+    doc = _convert_relabelled(pdf.tobytes(), swap)
     title = next(b for b in doc.blocks if b.kind is BlockKind.TITLE)
     assert title.plain_text == "Filesystem Hierarchy Standard" and title.level == 1
     line = next(b for b in doc.blocks if "LSB Workgroup" in b.text)
