@@ -7,8 +7,10 @@ footnote), orders them for reading (columns included), extracts table grids and 
 font sizes. This engine maps that result onto our :class:`~deepocr_loaders.document.Block` model,
 and checks each region the model calls a title or section header against the PDF's fonts and
 the document's numbering before it becomes a heading (:mod:`.heading_check`: code lines never
-do). Running headers and page numbers the model misses are found across pages once the document
-is assembled (:mod:`deepocr_loaders.furniture`).
+do), and a region called the title but set smaller than a heading above it (an organisation
+line under the real title) is a line of text, the larger heading the title. Running headers
+and page numbers the model misses are found across pages once the document is assembled
+(:mod:`deepocr_loaders.furniture`).
 
 Speed: PyMuPDF4LLM's HTML table engine (``html_tables``, on by default) runs ``find_tables`` on
 every page, at about the layout model's cost per page; it runs only on pages with a ruled table
