@@ -231,8 +231,8 @@ class LayoutChunker:
     window; ``"auto"`` (default), ``"keys"`` for a table split into row groups whose other
     cells do not tell its rows apart (numbers, words that recur from row to row) and whose
     keys are at most half as long as the rows, ``"rows"`` otherwise (a description column
-    embeds well). Chunk ``text`` is the same in every
-    mode.
+    embeds well). Chunk ``text`` is the same in every mode; a figure embeds its captions and
+    description in place of the text drawn inside it.
     """
 
     def __init__(

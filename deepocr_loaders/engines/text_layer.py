@@ -758,9 +758,11 @@ class TextLayerEngine(Engine):
             if box is None:
                 continue
             size = float(box.max_fontsize or 0)
-            if block.kind is BlockKind.TITLE and above is not None:
-                top = boxes[id(above)]
-                if size and float(top.max_fontsize or 0) >= size * LARGER:
+            if block.kind is BlockKind.TITLE:
+                # Only the page's first title is weighed, against the headings above it: a
+                # title's own second, smaller line (a subtitle) stays as the model set it.
+                top = boxes[id(above)] if above is not None else None
+                if above is not None and size and float(top.max_fontsize or 0) >= size * LARGER:
                     top.boxclass = "title"
                     above.kind = BlockKind.TITLE
                     del boxes[id(block)]
