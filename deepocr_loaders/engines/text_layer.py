@@ -762,7 +762,12 @@ class TextLayerEngine(Engine):
                 # Only the page's first title is weighed, against the headings above it: a
                 # title's own second, smaller line (a subtitle) stays as the model set it.
                 top = boxes[id(above)] if above is not None else None
-                if above is not None and size and float(top.max_fontsize or 0) >= size * LARGER:
+                if (
+                    above is not None
+                    and top is not None
+                    and size
+                    and float(top.max_fontsize or 0) >= size * LARGER
+                ):
                     top.boxclass = "title"
                     above.kind = BlockKind.TITLE
                     del boxes[id(block)]
