@@ -40,16 +40,17 @@ hash), so a rerun embeds only what changed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from unittest import mock
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -76,6 +77,7 @@ from retrieval_eval import (  # noqa: E402
 )
 
 from chunking import LayoutChunker  # noqa: E402
+from chunking import chunker as chunker_module  # noqa: E402
 from deepocr_loaders import BlockKind, Document  # noqa: E402
 
 PACKAGE = HERE.parent / "deepocr_loaders"
@@ -241,10 +243,6 @@ class _FiguresAlone(LayoutChunker):
         return pieces
 
 
-# Markdown markup around text: `code`, **bold**, _emphasis_, heading marks, <sup>/<sub>.
-_MARKUP_RE = re.compile(r"`|\*\*|(?<!\w)_|_(?!\w)|^#{1,6} |</?su[pb]>", re.MULTILINE)
-
-
 @dataclass(frozen=True)
 class Variant:
     """One way of making ours' chunks and their embedded text (the first row is the default)."""
@@ -254,8 +252,9 @@ class Variant:
     """What precedes the chunk in the embedded text: the heading path (``contextualized_text``,
     the default, which names each heading once), its last heading, nothing, or the path
     without the document title."""
-    markup: Literal["keep", "plain"] = "keep"
-    """``plain``: Markdown markup taken out of the embedded text (code ticks, emphasis, ``#``)."""
+    markup: Literal["plain", "markdown"] = "plain"
+    """``markdown``: the embedded text keeps its Markdown markup (code ticks, emphasis, ``#``),
+    which the chunker now takes out (:func:`chunking.markup.strip_markup`)."""
     figures: Literal["packed", "alone"] = "packed"
     """``alone``: a figure with its caption is a chunk of its own."""
     max_tokens: int | None = None
@@ -288,17 +287,19 @@ def ours_variant(
     cls = _FiguresAlone if variant.figures == "alone" else LayoutChunker
     chunker = cls(max_tokens=variant.max_tokens or max_tokens, tokenizer=count, **variant.options)
     out = []
-    for d in corpus:
-        for c in chunker.chunk(d.document):
-            headings = c.metadata["headings"]
-            ctx = c.contextualized_text
-            # contextualized_text is "<headings>\n\n<body>": the body is what follows.
-            body = ctx[len(headings) + 2 :] if headings else ctx
-            if variant.markup == "plain":
-                body = _MARKUP_RE.sub("", body)
-            prefix = _prefix(variant.headings, c.heading_path, body)
-            embed = f"{prefix}\n\n{body}" if prefix else body
-            out.append(Retrieved(d.name, c.text, embed, set(c.metadata["pages"])))
+    with contextlib.ExitStack() as stack:
+        if variant.markup == "markdown":
+            # The embedded text as it was before markup left it (a probe, not an option).
+            stack.enter_context(mock.patch.object(chunker_module, "strip_markup", str))
+        for d in corpus:
+            for c in chunker.chunk(d.document):
+                headings = c.metadata["headings"]
+                ctx = c.contextualized_text
+                # contextualized_text is "<headings>\n\n<body>": the body is what follows.
+                body = ctx[len(headings) + 2 :] if headings else ctx
+                prefix = _prefix(variant.headings, c.heading_path, body)
+                embed = f"{prefix}\n\n{body}" if prefix else body
+                out.append(Retrieved(d.name, c.text, embed, set(c.metadata["pages"])))
     return out
 
 
@@ -307,8 +308,7 @@ EXPERIMENTS = (
     Variant("ours: last heading only", headings="last"),
     Variant("ours: no heading prefix", headings="none"),
     Variant("ours: path without the document title", headings="untitled"),
-    Variant("ours: Markdown markup out of the embedded text", markup="plain"),
-    Variant("ours: no heading prefix, markup out", headings="none", markup="plain"),
+    Variant("ours: Markdown markup kept in the embedded text (before)", markup="markdown"),
     Variant("ours: figures and captions as chunks of their own", figures="alone"),
     Variant('ours: table_embedding="rows" (cells, not keys)', options={"table_embedding": "rows"}),
     Variant("ours: max_tokens=128", max_tokens=128),

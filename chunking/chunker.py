@@ -10,7 +10,8 @@ from typing import Any, Literal
 from deepocr_loaders.document import Block, BlockKind, Document, Page
 
 from .chunk import Box, Chunk, ChunkKind, PageSize
-from .headings import contextualize
+from .headings import contextualize, without_named_headings
+from .markup import strip_markup
 from .settings import ChunkerSettings, settings_from
 from .split import split_spans, tail_sentences, tail_start
 from .tables import (
@@ -585,7 +586,9 @@ class LayoutChunker:
             text=text,
             kind=kind,
             heading_path=path,
-            contextualized_text=contextualize(path, embed),
+            contextualized_text=contextualize(
+                path, strip_markup(without_named_headings(path, embed))
+            ),
             token_count=self.count(text) if self._recount else tokens,
             pages=page_ids,
             page_labels=[pages[i].label if i in pages else str(i + 1) for i in page_ids],

@@ -201,12 +201,16 @@ def test_variants_change_only_the_embedded_text(bench: ModuleType, corpus: list)
     assert first["untitled"].startswith("Rules\n\n")
     # contextualized_text already leaves out the heading lines the path names, so no variant
     # repeats them: "none" is the bare body.
-    assert first["none"].startswith("Use `\\toprule` first.")
+    # The chunker embeds plain text: the code ticks and bold markers are out, the words in.
+    assert first["none"].startswith("Use \\toprule first.")
     assert "# Rules" not in first["path"]
     assert all(c.text == d.text for c, d in zip(made["none"], default, strict=True))
-    plain = bench.ours_variant(corpus, count, 200, bench.Variant("p", markup="plain"))
-    assert "`" not in plain[0].embed and "**" not in "".join(c.embed for c in plain)
-    assert "\\toprule" in plain[0].embed
+    assert "`" not in first["path"] and "**" not in "".join(c.embed for c in default)
+    assert "`\\toprule`" in default[0].text  # the chunk's text keeps its Markdown
+    marked = bench.ours_variant(corpus, count, 200, bench.Variant("m", markup="markdown"))
+    assert marked[0].embed.startswith("Booktabs manual > Rules\n\nUse `\\toprule` first.")
+    assert "**heavier**" in "".join(c.embed for c in marked)
+    assert [c.text for c in marked] == [c.text for c in default]
 
 
 def test_figures_alone_gives_the_caption_its_own_chunk(bench: ModuleType, corpus: list) -> None:
