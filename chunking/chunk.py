@@ -69,7 +69,8 @@ class Chunk:
     Pages are 0-based indices (``pages``) with their printed labels (``page_labels``, what a
     citation shows); ``boxes`` are the cited blocks' boxes, each with its own page, since a
     chunk may span pages. ``heading_path`` runs from the title down. ``contextualized_text`` is
-    what to embed: the heading path plus the text, with a figure's captions and description
+    what to embed: the heading path plus the text as plain text (no Markdown emphasis, code
+    ticks or heading marks), with a figure's captions and description
     instead of the text drawn inside it (tick labels), and for a table split into row groups
     of numbers (by default) its captions, column names and row keys instead of its cells (see
     ``LayoutChunker(table_embedding=...)``). A split table's parts number ``table_part`` of
