@@ -132,8 +132,10 @@ def test_nodes_embed_headings_and_text_not_page_numbers(tmp_path: Path) -> None:
     assert seen  # the budget is counted with the given tokenizer
     table = next(n for n in nodes if "AC-12" in n.get_content())
     embed = table.get_content(MetadataMode.EMBED)
-    assert embed.startswith(f"headings: {table.metadata['headings']}")
-    assert table.text in embed
+    # The model reads the heading path, unlabelled, then the text (LlamaIndex's "key: value"
+    # lines are for the LLM); the LLM gets the path under its key.
+    assert embed.startswith(f"{table.metadata['headings']}\n\n")
+    assert table.text in embed and "headings:" not in embed
     for key in ("page_start", "page_label_start", "source", "file_path", "kind", "total_pages"):
         assert f"{key}:" not in embed, key
     llm = table.get_content(MetadataMode.LLM)
@@ -171,6 +173,59 @@ def test_page_documents_made_elsewhere_embed_no_paths_or_page_numbers(tmp_path: 
         assert "\nsource:" not in f"\n{node.get_content(MetadataMode.LLM)}"
 
 
+def test_nodes_embed_plain_text_and_hand_the_llm_markdown() -> None:
+    from chunk_docs import blk, doc, heading, para
+    from hash_embedding import HashEmbedding
+    from llama_index.core import Document as LIDocument
+    from llama_index.core.ingestion import IngestionPipeline
+    from llama_index.core.storage.docstore import SimpleDocumentStore
+
+    from deepocr_loaders import BlockKind
+    from deepocr_loaders.records import page_record
+
+    ticks = "2001 2002 2003\nIndex\n0.0\n-0.2"
+    document = doc(
+        [
+            [
+                heading("Returns", 2),
+                para("Use `diff(log(x))` for **log returns** of a series."),
+                blk(BlockKind.FIGURE, ticks, (72, 200, 540, 400)),
+                blk(BlockKind.CAPTION, "Figure 4: Log-difference returns", label="image_caption"),
+            ]
+        ]
+    )
+    pages = [
+        LIDocument(id_=r.id, text=r.text, metadata={**r.metadata, "tenant": "acme"})
+        for r in (page_record(document, p) for p in document.pages)
+    ]
+    seen: list[str] = []
+
+    class Recording(HashEmbedding):
+        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+            seen.extend(texts)
+            return [self._vector(t) for t in texts]
+
+    nodes = IngestionPipeline(transformations=[LayoutNodeParser(), Recording()]).run(
+        documents=pages
+    )
+    (node,) = nodes
+    # A user's own key stays a "key: value" line; the heading path follows, unlabelled.
+    expected = (
+        "tenant: acme\n\nReturns\n\nUse diff(log(x)) for log returns of a series.\n\n[figure]"
+        "\n\nFigure 4: Log-difference returns"
+    )
+    assert seen == [expected] == [node.get_content(MetadataMode.EMBED)]
+    llm = node.get_content(MetadataMode.LLM)
+    assert "`diff(log(x))`" in llm and "**log returns**" in llm and ticks in llm
+    assert "headings: Returns" in llm and "tenant: acme" in llm
+    # To a store it is a TextNode with its Markdown text; the embedding text is not stored.
+    store = SimpleDocumentStore()
+    store.add_documents([node])
+    back = store.get_document(node.node_id)
+    assert type(back).__name__ == "TextNode" and back.text == node.text
+    assert "[figure]" not in json.dumps(store.docs[node.node_id].to_dict())
+
+
 def test_split_table_embeds_its_row_keys_for_the_model_only(tmp_path: Path) -> None:
     from chunk_docs import STATION_HEADER, doc, heading, station_rows, table
     from llama_index.core import Document as LIDocument
@@ -188,8 +243,11 @@ def test_split_table_embeds_its_row_keys_for_the_model_only(tmp_path: Path) -> N
         rows = [ln.split("|")[1].strip() for ln in node.text.splitlines() if "| AC-" in ln]
         keys = node.metadata["table_keys"]
         assert keys.endswith("Station: " + ", ".join(rows))
-        assert f"table_keys: {keys}" in node.get_content(MetadataMode.EMBED)
-        assert "table_keys" not in node.get_content(MetadataMode.LLM)
+        # The model reads the headings and the keys, not the cells; the LLM reads the rows.
+        embed = node.get_content(MetadataMode.EMBED)
+        assert embed == f"Readings\n\n{keys}"
+        llm = node.get_content(MetadataMode.LLM)
+        assert "table_keys" not in llm and f"| {rows[0]} |" in llm
 
 
 def test_row_key_nodes_find_a_row_of_a_long_table_by_its_id(tmp_path: Path) -> None:
