@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from .node_parser import LayoutNodeParser
+from .node_parser import LayoutNodeParser, LayoutTextNode
 from .reader import DeepOCRReader
 
-__all__ = ["DeepOCRReader", "LayoutNodeParser"]
+__all__ = ["DeepOCRReader", "LayoutNodeParser", "LayoutTextNode"]
