@@ -45,8 +45,9 @@ class LayoutTextNode(TextNode):
     user's own keys) comes first, as ``key: value`` lines. Labels and markup are tokens that
     mean nothing to an embedder: on the real-document benchmark the ``headings:`` label
     alone cost 4 points of recall@5. It is a ``TextNode`` to every store and docstore (same
-    class name, same fields); the embedding text is made when the node is embedded and is not
-    stored."""
+    class name, same fields) and its embedding text is not stored, so a node read back from one
+    (or from an ``IngestionPipeline`` cache that kept the parser's output while the embedding
+    model changed) embeds LlamaIndex's default again: its metadata lines and Markdown text."""
 
     _embed_text: str | None = PrivateAttr(default=None)
 
