@@ -77,7 +77,7 @@ from retrieval_eval import (  # noqa: E402
 )
 
 from chunking import LayoutChunker  # noqa: E402
-from chunking import chunker as chunker_module  # noqa: E402
+from chunking import headings as headings_module  # noqa: E402
 from deepocr_loaders import BlockKind, Document  # noqa: E402
 
 PACKAGE = HERE.parent / "deepocr_loaders"
@@ -290,7 +290,7 @@ def ours_variant(
     with contextlib.ExitStack() as stack:
         if variant.markup == "markdown":
             # The embedded text as it was before markup left it (a probe, not an option).
-            stack.enter_context(mock.patch.object(chunker_module, "strip_markup", str))
+            stack.enter_context(mock.patch.object(headings_module, "strip_markup", str))
         for d in corpus:
             for c in chunker.chunk(d.document):
                 headings = c.metadata["headings"]

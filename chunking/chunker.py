@@ -10,8 +10,7 @@ from typing import Any, Literal
 from deepocr_loaders.document import Block, BlockKind, Document, Page
 
 from .chunk import Box, Chunk, ChunkKind, PageSize
-from .headings import contextualize, without_named_headings
-from .markup import strip_markup
+from .headings import contextualize
 from .settings import ChunkerSettings, settings_from
 from .split import split_spans, tail_sentences, tail_start
 from .tables import (
@@ -57,10 +56,9 @@ class _Piece:
     span: tuple[int, int] = (0, 0)
 
 
-def _table_keys(table: TableLines) -> tuple[str, str, list[str], bool]:
+def _table_keys(table: TableLines) -> tuple[str, str, list[str], int]:
     """The table's column names joined, the key column's name, per body row the value of
-    its key column, and whether the other cells tell the rows apart
-    (:func:`words_tell_rows_apart`)."""
+    its key column, and that column's index."""
     names = cells(table.head[0])
     col = key_column(table)
     key_name = names[col] if col < len(names) and names[col] else "Rows"
@@ -68,12 +66,7 @@ def _table_keys(table: TableLines) -> tuple[str, str, list[str], bool]:
         keys = table.first_cells()
     else:
         keys = [c[col] if col < len(c) else "" for c in map(cells, table.rows)]
-    return (
-        f"{' | '.join(names)}\n{key_name}: ",
-        key_name,
-        keys,
-        words_tell_rows_apart(table, col),
-    )
+    return f"{' | '.join(names)}\n{key_name}: ", key_name, keys, col
 
 
 def _group_keys(keys: list[str], labels: list[int], start: int, end: int) -> str:
@@ -347,7 +340,13 @@ class LayoutChunker:
         groups = row_groups(unit.table, self.table_max_tokens, self.count, frame + reserved)
         split = len(groups) > 1
         table = unit.table
-        columns, key_name, row_keys, telling = _table_keys(table)
+        columns, key_name, row_keys, key_col = _table_keys(table)
+        # "auto" weighs keys only for a split table whose other cells do not tell its rows
+        # apart (numbers, recurring words; not an option's description, which is what a
+        # question asks for).
+        keys_for_auto = (
+            self.table_embedding == "auto" and split and not words_tell_rows_apart(table, key_col)
+        )
         labels = table.label_of()
         keyed = names_rows(row_keys)
         pieces = []
@@ -359,15 +358,11 @@ class LayoutChunker:
             if len(groups) > 1:
                 extra = {"table_part": k + 1, "table_parts": len(groups)}
             keys_text, embed_keys = "", False
-            if self.table_embedding == "keys" or (
-                self.table_embedding == "auto" and split and not telling
-            ):
+            if self.table_embedding == "keys" or keys_for_auto:
                 keys_text = _group_keys(row_keys, labels, start, end)
-                # "auto" takes the keys only where the other cells do not tell the rows
-                # apart (numbers, recurring words; not an option's description, which is
-                # what a question asks for) and where they are at most half as long as the
-                # part: on real tables (manuals, standards) the key column is most of a row,
-                # and keys that long only push the part past the embedder's window.
+                # "auto" takes them only where they are at most half as long as the part: on
+                # real tables (manuals, standards) the key column is most of a row, and keys
+                # that long only push the part past the embedder's window.
                 embed_keys = (
                     self.table_embedding == "keys" or 2 * self.count(columns + keys_text) <= tokens
                 )
@@ -586,9 +581,7 @@ class LayoutChunker:
             text=text,
             kind=kind,
             heading_path=path,
-            contextualized_text=contextualize(
-                path, strip_markup(without_named_headings(path, embed))
-            ),
+            contextualized_text=contextualize(path, embed, plain=True),
             token_count=self.count(text) if self._recount else tokens,
             pages=page_ids,
             page_labels=[pages[i].label if i in pages else str(i + 1) for i in page_ids],

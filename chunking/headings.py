@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 from deepocr_loaders.document import Block, BlockKind
 
+from .markup import strip_markup
+
 __all__ = ["contextualize", "heading_levels", "numbering_depth", "without_named_headings"]
 
 _NUMBERING = (
@@ -120,7 +122,7 @@ def without_named_headings(path: Sequence[str], text: str) -> str:
     return "\n\n".join(paras[start:])
 
 
-def contextualize(path: Sequence[str], text: str) -> str:
+def contextualize(path: Sequence[str], text: str, *, plain: bool = False) -> str:
     """What to embed for a chunk: its heading path, then its text without the heading lines
     that open it and that the path already names, so each heading is embedded once
     (``10 TABLES\n\nbody``, not ``10 TABLES\n\n# 10 TABLES\n\nbody``).
@@ -128,9 +130,14 @@ def contextualize(path: Sequence[str], text: str) -> str:
     Args:
         path: the chunk's heading path, outermost first.
         text: the chunk's text (or what stands for it in the embedding, e.g. a table's keys).
+        plain: also take the Markdown markup out of the text
+            (:func:`chunking.markup.strip_markup`), as the chunker's ``contextualized_text``
+            does.
     """
+    rest = without_named_headings(path, text) if path else text
+    if plain:
+        rest = strip_markup(rest)
     if not path:
-        return text
-    rest = without_named_headings(path, text)
+        return rest
     head = " > ".join(path)
     return f"{head}\n\n{rest}" if rest.strip() else head

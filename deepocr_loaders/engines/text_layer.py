@@ -761,19 +761,15 @@ class TextLayerEngine(Engine):
             if block.kind is BlockKind.TITLE:
                 # Only the page's first title is weighed, against the headings above it: a
                 # title's own second, smaller line (a subtitle) stays as the model set it.
-                top = boxes[id(above)] if above is not None else None
-                if (
-                    above is not None
-                    and top is not None
-                    and size
-                    and float(top.max_fontsize or 0) >= size * LARGER
-                ):
-                    top.boxclass = "title"
-                    above.kind = BlockKind.TITLE
-                    del boxes[id(block)]
-                    block.kind = BlockKind.TEXT
-                    block.metadata["heading_check"] = "below_title"
-                    block.text = _fix_tex_text(self._layout.text_to_md(box.textlines)).strip()
+                if above is not None and size:
+                    top = boxes[id(above)]
+                    if float(top.max_fontsize or 0) >= size * LARGER:
+                        top.boxclass = "title"
+                        above.kind = BlockKind.TITLE
+                        del boxes[id(block)]
+                        block.kind = BlockKind.TEXT
+                        block.metadata["heading_check"] = "below_title"
+                        block.text = _fix_tex_text(self._layout.text_to_md(box.textlines)).strip()
                 return
             if above is None or size > float(boxes[id(above)].max_fontsize or 0):
                 above = block
